@@ -1,0 +1,113 @@
+"""The lab as a test run sees it: a target, its endpoints and one client per signal, plus the
+lifecycle policy (reuse what runs, destroy per ``LAB_DESTROY``, never destroy what we did not make).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from harness.config import LabConfig
+from harness.errors import LabError
+from harness.signals.app import AppClient
+from harness.signals.grafana import GrafanaClient
+from harness.signals.model import LogStore, TraceStore
+from harness.signals.prometheus import PrometheusClient
+from harness.signals.stores import log_store_for, trace_store_for
+from harness.targets import choose
+from harness.targets.base import Endpoints, Target
+
+
+@dataclass
+class Lab:
+    config: LabConfig
+    target: Target
+    endpoints: Endpoints
+    front: AppClient
+    backend: AppClient
+    prometheus: PrometheusClient
+    traces: TraceStore
+    logs: LogStore
+    grafana: GrafanaClient | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def connect(cls, config: LabConfig, target: Target) -> Lab:
+        ep = target.endpoints()
+        grafana = None
+        if ep.grafana:
+            from harness.deploy import grafana_admin_password
+
+            grafana = GrafanaClient(ep.grafana, "admin", grafana_admin_password(config))
+        return cls(config=config, target=target, endpoints=ep, front=AppClient(ep.frontend),
+                   backend=AppClient(ep.backend), prometheus=PrometheusClient(ep.prometheus),
+                   traces=trace_store_for(ep), logs=log_store_for(ep), grafana=grafana)
+
+
+class LabLifecycle:
+    """Bring the lab up once per run and decide at the end whether to destroy it.
+
+    ``passing`` destroys only after a green run (a failed lab stays for debugging), ``always``
+    destroys even after Ctrl-C, ``never`` keeps it. A lab that was already running when the run
+    began is reused and never destroyed: the run did not make it.
+    """
+
+    def __init__(self, config: LabConfig, out: TextIO | None = None):
+        self.config = config
+        self.out = out or sys.stderr
+        self.target: Target | None = None
+        self.reason = ""
+        self.was_running = False
+        self.lab: Lab | None = None
+        self._failure: BaseException | None = None
+        self._finished = False
+
+    def say(self, line: str) -> None:
+        print(f"[lab] {line}", file=self.out, flush=True)
+
+    def start(self) -> Lab:
+        os.environ["LAB_TIMEOUT_SCALE"] = str(self.config.timeout_scale)  # one source for waiting.scaled
+        self.target, self.reason = choose(self.config)
+        self.say(f"target {self.target.name}: {self.reason}; stores {self.config.stores}")
+        self.was_running = self.target.is_running()
+        if self.was_running:
+            self.say("a lab is already running for this project: reusing it (it will not be destroyed)")
+        self.target.up()
+        self.lab = Lab.connect(self.config, self.target)
+        return self.lab
+
+    def get(self) -> Lab:
+        """The lab, started on first use; a failed start is remembered, not retried per scenario."""
+        if self.lab is not None:
+            return self.lab
+        if self._failure is not None:
+            raise LabError(f"the lab could not be started earlier in this run: {self._failure}")
+        try:
+            return self.start()
+        except BaseException as exc:
+            self._failure = exc
+            raise
+
+    def should_destroy(self, passed: bool) -> bool:
+        if self.target is None or self.was_running:
+            return False
+        policy = self.config.destroy
+        return policy == "always" or (policy == "passing" and passed)
+
+    def finish(self, passed: bool) -> None:
+        if self.target is None or self._finished:
+            return
+        self._finished = True
+        try:
+            if self.should_destroy(passed):
+                self.say(f"destroying the lab (LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'})")
+                self.target.down(volumes=True)
+            elif self.was_running:
+                self.say("leaving the lab running: it was running before this run")
+            else:
+                self.say(f"keeping the lab (LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'}); "
+                         "remove it with `lab down --volumes`")
+        finally:
+            self.target.close()

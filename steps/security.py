@@ -1,0 +1,26 @@
+"""Security: no anonymous Grafana admin, non-root containers, only documented ports."""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import parsers, then
+
+from harness import posture
+from harness.lab import Lab
+
+
+@then("an anonymous visitor is not a Grafana admin")
+def anonymous_not_admin(lab: Lab) -> None:
+    posture.grafana_anonymous_not_admin(lab)
+
+
+@then(parsers.parse('the main process of the "{service}" container runs as a non-root user'))
+def non_root(lab: Lab, service: str) -> None:
+    if service not in posture.services_of(lab):
+        pytest.skip(f"{service} is not part of the {lab.config.stores} store set")
+    posture.main_process_not_root(lab, service)
+
+
+@then("the lab publishes only its documented ports")
+def only_documented_ports(lab: Lab) -> None:
+    posture.only_documented_ports(lab)
