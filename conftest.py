@@ -51,11 +51,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "project": config.getoption("--lab-project"),
         "keep": config.getoption("--keep"),
     }
+    from harness.report.plugin import add_run_info, reports_dir
+
+    options["reports_dir"] = str(reports_dir(config))
     try:
         lab_config = LabConfig.from_sources(options)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[_RUN_KEY] = LabLifecycle(lab_config)
+    config.stash[_RUN_KEY] = LabLifecycle(lab_config, on_start=add_run_info)
+    add_run_info("stores", lab_config.stores)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TextIO
 
 from harness.config import LabConfig
@@ -54,8 +55,10 @@ class LabLifecycle:
     began is reused and never destroyed: the run did not make it.
     """
 
-    def __init__(self, config: LabConfig, out: TextIO | None = None):
+    def __init__(self, config: LabConfig, out: TextIO | None = None,
+                 on_start: Callable[[str, str], None] | None = None):
         self.config = config
+        self.on_start = on_start
         self.out = out or sys.stderr
         self.target: Target | None = None
         self.reason = ""
@@ -71,6 +74,9 @@ class LabLifecycle:
         os.environ["LAB_TIMEOUT_SCALE"] = str(self.config.timeout_scale)  # one source for waiting.scaled
         self.target, self.reason = choose(self.config)
         self.say(f"target {self.target.name}: {self.reason}; stores {self.config.stores}")
+        if self.on_start:
+            self.on_start("target", self.target.name)
+            self.on_start("target reason", self.reason)
         self.was_running = self.target.is_running()
         if self.was_running:
             self.say("a lab is already running for this project: reusing it (it will not be destroyed)")
