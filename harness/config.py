@@ -76,7 +76,8 @@ class LabConfig:
             return env.get(env_key) or default
 
         target = _choice("target", pick("target", "LAB_TARGET", "auto"), TARGETS, "LAB_TARGET")
-        stores = _choice("stores", pick("stores", "LAB_STORES", "jaeger-victorialogs"), STORE_SETS, "LAB_STORES")
+        stores = _choice("stores", pick("stores", "LAB_STORES", "jaeger-victorialogs"), STORE_SETS,
+                         "LAB_STORES")
         image_source = _choice("image_source", pick("image_source", "LAB_IMAGE_SOURCE", "auto"),
                                IMAGE_SOURCES, "LAB_IMAGE_SOURCE")
         destroy = pick("destroy", "LAB_DESTROY", "passing")
@@ -88,9 +89,11 @@ class LabConfig:
         try:
             scale = float(raw_scale or "1")
         except ValueError:
-            raise ConfigError(f"LAB_TIMEOUT_SCALE={raw_scale!r} is not a number; use e.g. 1, 2.5 or 10") from None
+            raise ConfigError(
+                f"LAB_TIMEOUT_SCALE={raw_scale!r} is not a number; use e.g. 1, 2.5 or 10") from None
         if scale <= 0:
-            raise ConfigError(f"LAB_TIMEOUT_SCALE={raw_scale!r} must be greater than 0; use e.g. 1, 2.5 or 10")
+            raise ConfigError(
+                f"LAB_TIMEOUT_SCALE={raw_scale!r} must be greater than 0; use e.g. 1, 2.5 or 10")
 
         project = pick("project", "LAB_PROJECT", "obslab") or "obslab"
         if not project.replace("-", "").replace("_", "").isalnum() or project != project.lower():

@@ -106,6 +106,16 @@ class Target(abc.ABC):
     def container_ids(self) -> dict[str, str]:
         """Service name -> container id; a second deploy that recreates nothing keeps these."""
 
+    def published_ports(self) -> dict[str, set[int]]:
+        """Service -> host ports it publishes (for the "only documented ports" check)."""
+        raise NotSupported(f"target {self.name!r} cannot list published ports")
+
+    def published_address(self) -> str:
+        """The address the published ports listen on, as the harness reaches them."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.endpoints().frontend).hostname or "127.0.0.1"
+
     def testinfra_host(self, service: str | None = None) -> str:
         """A pytest-testinfra connection string for a service's container (or the host/VM)."""
         raise NotImplementedError(f"target {self.name!r} has no testinfra backend")

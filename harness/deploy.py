@@ -1,0 +1,201 @@
+"""What a deploy of the lab is made of, decided once for every target.
+
+The docker target runs compose here; the vagrant target (later) runs the same compose files with
+the same environment on a VM. Both ask this module: which compose files (base, store set, image
+source — in that order), which environment (registry mirror, the Grafana admin password), and
+where the images come from (``auto`` means local images when they are all there, else registry),
+with the reason, which the CLI prints at the start of a run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.compose import Compose
+from harness.config import LabConfig
+from harness.errors import ConfigError
+from harness.images import local_images_for, missing_local_images
+
+SECRETS_FILE = Path(".lab") / "secrets.env"
+GENERATED_SECRETS = ("GF_SECURITY_ADMIN_PASSWORD",)
+SECRET_KEYS = frozenset(GENERATED_SECRETS)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where images come from for this deploy, and why."""
+
+    source: str  # "local" or "registry"
+    reason: str
+    missing: dict[str, str] = field(default_factory=dict)  # local: build step -> tag still absent
+
+    def __str__(self) -> str:
+        return f"images {self.source}: {self.reason}"
+
+
+def resolve_image_source(config: LabConfig, present: Iterable[str] | None) -> ImageSource:
+    """``config.image_source`` made concrete; ``present`` = image tags in the engine (None = unknown)."""
+    stores = config.stores
+    wanted = config.image_source
+    if wanted == "registry":
+        via = f" through the mirror {config.registry_mirror}" if config.registry_mirror else ""
+        return ImageSource(
+            "registry",
+            f"chosen explicitly (--image-source/LAB_IMAGE_SOURCE); pinned official images pulled{via}",
+        )
+    if wanted == "local":
+        local_images_for(stores)  # ConfigError for tempo-loki: Tempo/Loki/Grafana cannot be built here
+        missing = missing_local_images(stores, present) if present is not None else {}
+        if missing:
+            return ImageSource(
+                "local",
+                f"chosen explicitly; {len(missing)} image(s) to build first: "
+                f"{', '.join(sorted(missing.values()))}",
+                missing,
+            )
+        return ImageSource("local", "chosen explicitly (--image-source/LAB_IMAGE_SOURCE); lab/*:local images")
+    # auto
+    if stores == "tempo-loki":
+        return ImageSource(
+            "registry",
+            "auto: the tempo-loki set runs Tempo, Loki and Grafana, whose images "
+            "cannot be built here, so they come from the registry",
+        )
+    if present is None:
+        return ImageSource("registry", "auto: the engine's images are not known, so the registry is used")
+    needed = local_images_for(stores)
+    missing = missing_local_images(stores, present)
+    if not missing:
+        return ImageSource(
+            "local", f"auto: all {len(needed)} lab/*:local images the {stores} set needs are in the engine"
+        )
+    return ImageSource(
+        "registry",
+        f"auto: {', '.join(sorted(missing.values()))} not in the engine "
+        "(`lab images build` makes them), so the registry is used",
+    )
+
+
+def compose_files(stack_dir: Path, stores: str, image_source: str) -> tuple[Path, ...]:
+    """Base, store set, image source — the ``-f`` order of ADR 0001."""
+    files = [stack_dir / "compose.yaml", stack_dir / f"compose.{stores}.yaml"]
+    if image_source == "local":
+        files.append(stack_dir / "compose.local-images.yaml")
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ConfigError(f"compose file(s) missing: {', '.join(missing)}")
+    return tuple(files)
+
+
+def load_secrets(repo_root: Path, create: bool = True) -> dict[str, str]:
+    """Generated secrets of this checkout (``.lab/secrets.env``, mode 0600, gitignored).
+
+    Made once, so a redeploy keeps the same Grafana admin password (Grafana stores it in its volume
+    on first start); never a default in the repository.
+    """
+    path = repo_root / SECRETS_FILE
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+    missing = [k for k in GENERATED_SECRETS if not values.get(k)]
+    if missing and create:
+        for key in missing:
+            values[key] = secrets.token_urlsafe(24)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(
+                "# Generated by the lab harness; keep private. Deleting it makes new secrets on the\n"
+                "# next deploy (Grafana keeps its first admin password in its volume until\n"
+                "# `lab down --volumes`).\n"
+            )
+            fh.writelines(f"{k}={v}\n" for k, v in sorted(values.items()))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    if path.exists():
+        os.chmod(path, 0o600)
+    return values
+
+
+def secret_values(
+    config: LabConfig, env: Mapping[str, str] | None = None, create: bool = True
+) -> dict[str, str]:
+    """The secrets a deploy uses: ``.lab/secrets.env``, each overridable from the environment."""
+    env = os.environ if env is None else env
+    values = load_secrets(config.repo_root, create=create)
+    values.update({k: env[k] for k in SECRET_KEYS if env.get(k)})
+    return values
+
+
+def grafana_admin_password(config: LabConfig) -> str:
+    """Grafana's admin password as deployed (``GF_SECURITY_ADMIN_PASSWORD`` in the environment wins)."""
+    return secret_values(config)["GF_SECURITY_ADMIN_PASSWORD"]
+
+
+def compose_env(config: LabConfig, secret_values: Mapping[str, str]) -> dict[str, str]:
+    """The variables compose interpolates (on top of the caller's environment)."""
+    env = {"LAB_STORES": config.stores}
+    mirror = mirror_host(config.registry_mirror)
+    if mirror:
+        env["LAB_REGISTRY_MIRROR"] = mirror  # the compose files default to docker.io
+    env.update({k: v for k, v in secret_values.items() if k in SECRET_KEYS})
+    return env
+
+
+def mirror_host(mirror: str | None) -> str:
+    """``https://mirror.example:5000/`` -> ``mirror.example:5000`` (what replaces ``docker.io`` in image
+    names); unset -> ""."""
+    if not mirror:
+        return ""
+    return mirror.split("://", 1)[-1].strip().strip("/")
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """Everything needed to run compose for one config."""
+
+    project: str
+    stores: str
+    images: ImageSource
+    files: tuple[Path, ...]
+    env: dict[str, str]
+    stack_dir: Path
+
+    @property
+    def image_source(self) -> str:
+        return self.images.source
+
+    def public_env(self) -> dict[str, str]:
+        """``env`` with secrets masked, for evidence and logs."""
+        return {k: ("***" if k in SECRET_KEYS else v) for k, v in self.env.items()}
+
+    def compose(self, override: str | None = None, on_line: Callable[[str], None] | None = None) -> Compose:
+        return Compose(
+            self.project, self.files, env=self.env, cwd=self.stack_dir, override=override, on_line=on_line
+        )
+
+
+def plan(
+    config: LabConfig, present: Iterable[str] | None = None, *, create_secrets: bool = True
+) -> DeployPlan:
+    """Files, environment and image source for ``config``; ``present`` = tags in the target's engine."""
+    images = resolve_image_source(config, present)
+    files = compose_files(config.stack_dir, config.stores, images.source)
+    env = compose_env(config, secret_values(config, create=create_secrets))
+    return DeployPlan(
+        project=config.project,
+        stores=config.stores,
+        images=images,
+        files=files,
+        env=env,
+        stack_dir=config.stack_dir,
+    )

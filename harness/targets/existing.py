@@ -1,0 +1,237 @@
+"""The ``existing`` target: a lab that already runs somewhere; the harness only looks at it.
+
+Where it is comes from ``LAB_HOST`` (the documented ports on that host) or from a file written by
+``lab endpoints --json``. ``up``/``down`` deploy and remove nothing — they check the lab answers.
+Failure scenarios need service control; that exists only when ``LAB_DOCKER_HOST`` names the engine
+that runs the lab (``ssh://user@host`` or a socket). Otherwise the target lacks the "control"
+capability and those scenarios are skipped with the reason from :meth:`ExistingTarget.why_not`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.compose import docker_client
+from harness.config import STORE_SETS, LabConfig
+from harness.errors import ConfigError, LabError
+from harness.http import session
+from harness.progress import Display
+from harness.targets.base import Endpoints, ExecResult, NotSupported, Target
+from harness.targets.docker import EngineControl
+from harness.waiting import NotYet, WaitTimeout, eventually
+
+REACH_TIMEOUT = 30.0
+REQUIRED_KEYS = ("frontend", "backend", "prometheus", "traces", "logs", "collector_health")
+
+
+def _probe_paths(stores: str) -> dict[str, tuple[str, str]]:
+    """Service name -> (endpoint key, path answering when that service is up)."""
+    paths = {
+        "frontend": ("frontend", "/healthz"),
+        "backend": ("backend", "/ready"),
+        "prometheus": ("prometheus", "/-/ready"),
+        "otel-collector": ("collector_health", "/"),
+    }
+    if stores == "tempo-loki":
+        paths.update(
+            {"tempo": ("traces", "/ready"), "loki": ("logs", "/ready"), "grafana": ("grafana", "/api/health")}
+        )
+    else:
+        paths.update({"jaeger": ("traces", "/"), "victorialogs": ("logs", "/health")})
+    return paths
+
+
+def endpoints_from_file(path: Path) -> Endpoints:
+    """Read a ``lab endpoints --json`` file (ConfigError naming what is missing)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"endpoints file {path}: cannot read JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"endpoints file {path}: expected one JSON object as `lab endpoints --json` prints")
+    missing = [k for k in REQUIRED_KEYS if not data.get(k)]
+    if missing:
+        raise ConfigError(f"endpoints file {path}: missing {', '.join(missing)}")
+    stores = data.get("stores", "jaeger-victorialogs")
+    if stores not in STORE_SETS:
+        raise ConfigError(f"endpoints file {path}: stores={stores!r} is not one of {', '.join(STORE_SETS)}")
+    return Endpoints(
+        target="existing",
+        stores=stores,
+        grafana=data.get("grafana") or None,
+        **{k: str(data[k]).rstrip("/") for k in REQUIRED_KEYS},
+    )
+
+
+def split_host(lab_host: str) -> tuple[str, str]:
+    """``LAB_HOST`` -> (scheme, host): accepts ``host``, ``http://host``, ``host/``; brackets IPv6."""
+    text = lab_host.strip()
+    scheme = "http"
+    if "://" in text:
+        scheme, text = text.split("://", 1)
+    host = text.strip("/").split("/")[0]
+    if not host:
+        raise ConfigError(f"LAB_HOST={lab_host!r} has no host name; use e.g. LAB_HOST=192.168.121.10")
+    if host.count(":") > 1 and not host.startswith("["):
+        host = f"[{host}]"
+    elif ":" in host and not host.startswith("["):
+        raise ConfigError(
+            f"LAB_HOST={lab_host!r}: give the host only, the lab's documented ports are used "
+            "(or a `lab endpoints --json` file via LAB_ENDPOINTS_FILE for other ports)"
+        )
+    return scheme, host
+
+
+class ExistingTarget(Target):
+    name = "existing"
+
+    def __init__(self, config: LabConfig, display: Display | None = None):
+        if config.endpoints_file is not None:
+            self._endpoints = endpoints_from_file(config.endpoints_file)
+            config = config.with_(stores=self._endpoints.stores)  # the file says what runs there
+        elif config.lab_host:
+            scheme, host = split_host(config.lab_host)
+            self._endpoints = Endpoints.for_host(host, "existing", config.stores, scheme=scheme)
+        else:
+            raise ConfigError(
+                "target 'existing' needs the lab's address: set LAB_HOST (or --lab-host) "
+                "or LAB_ENDPOINTS_FILE (a `lab endpoints --json` file)"
+            )
+        super().__init__(config, display)
+        self.control: EngineControl | None = None
+        self._control_reason: str | None = None
+        if config.docker_host:
+            url = config.docker_host
+            self.control = EngineControl(lambda: docker_client(base_url=url), config.project, where=url)
+
+    # what runs there -------------------------------------------------------------------------
+    def endpoints(self) -> Endpoints:
+        return self._endpoints
+
+    def reachability(self) -> dict[str, str]:
+        """Service -> "reachable (HTTP n)" or "unreachable: why", probing each documented endpoint once."""
+        urls = self._endpoints.to_dict()
+        out: dict[str, str] = {}
+        with session(timeout=5.0) as http:
+            for service, (key, path) in _probe_paths(self.config.stores).items():
+                base = urls.get(key)
+                if not base:
+                    continue
+                try:
+                    response = http.get(base + path, allow_redirects=False)
+                    state = "reachable" if response.status_code < 500 else "answering with errors"
+                    out[service] = f"{state} (HTTP {response.status_code} from {base}{path})"
+                except OSError as exc:  # requests' errors are OSErrors
+                    out[service] = f"unreachable: {type(exc).__name__} at {base}{path}"
+        return out
+
+    def up(self) -> None:
+        """Deploys nothing (the lab is not ours); waits until every documented endpoint answers."""
+        self.display.info(
+            f"target existing: nothing is deployed; checking that the lab at "
+            f"{self._endpoints.frontend} answers"
+        )
+
+        def check() -> dict[str, str]:
+            seen = self.reachability()
+            bad = {k: v for k, v in seen.items() if not v.startswith("reachable")}
+            if bad:
+                raise NotYet("; ".join(f"{k}: {v}" for k, v in bad.items()))
+            return seen
+
+        with self.display.phase("checking every endpoint answers"):
+            try:
+                eventually(check, timeout=REACH_TIMEOUT, interval=2.0, describe="the existing lab to answer")
+            except WaitTimeout as exc:
+                raise LabError(f"the existing lab does not answer: {exc.last_observation}") from None
+
+    def down(self, volumes: bool = False) -> None:
+        """Removes nothing: an existing lab is not ours to take down."""
+        self.display.info(
+            "target existing: down removes nothing (the lab was not deployed by this harness)"
+            + ("; --volumes ignored" if volumes else "")
+        )
+
+    def status(self) -> dict[str, str]:
+        if self._control_ok():
+            assert self.control is not None
+            return self.control.status()
+        return self.reachability()
+
+    # control, when the engine is reachable ----------------------------------------------------
+    def _control_ok(self) -> bool:
+        if self.control is None:
+            self._control_reason = (
+                "no LAB_DOCKER_HOST: restart/stop/start/exec need the Docker engine that "
+                "runs the existing lab (e.g. LAB_DOCKER_HOST=ssh://user@host)"
+            )
+            return False
+        if self._control_reason is None:
+            try:
+                self.control.ping()
+                if not self.control.infos():
+                    self._control_reason = (
+                        f"no containers of project {self.config.project!r} on "
+                        f"{self.control.where} (set LAB_PROJECT to the lab's project)"
+                    )
+                else:
+                    self._control_reason = ""
+            except LabError as exc:
+                self._control_reason = str(exc)
+        return self._control_reason == ""
+
+    def _require_control(self) -> EngineControl:
+        if not self._control_ok() or self.control is None:
+            raise NotSupported(f"target existing cannot control services: {self._control_reason}")
+        return self.control
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"control", "containers"}) if self._control_ok() else frozenset()
+
+    def why_not(self, capability: str) -> str | None:
+        if capability in self.capabilities:
+            return None
+        if capability in ("control", "containers"):
+            return f"target existing: {self._control_reason}"
+        if capability == "deploy":
+            return "target existing: the lab already runs; the harness does not deploy it"
+        return f"target existing has no {capability!r} capability"
+
+    def restart(self, service: str) -> None:
+        self._require_control().restart(service)
+
+    def stop(self, service: str) -> None:
+        self._require_control().stop(service)
+
+    def start(self, service: str) -> None:
+        self._require_control().start(service)
+
+    def exec(self, service: str, command: list[str]) -> ExecResult:
+        return self._require_control().exec(service, command)
+
+    def container_ids(self) -> dict[str, str]:
+        return self._require_control().container_ids()
+
+    def is_running(self) -> bool:
+        """Always: the lab is not ours, so a run never destroys it."""
+        return True
+
+    def published_ports(self) -> dict[str, set[int]]:
+        return self._require_control().published_ports()
+
+    def testinfra_host(self, service: str | None = None) -> str:
+        """``docker://`` only when the lab's engine is this machine's (testinfra runs the docker CLI)."""
+        control = self._require_control()
+        url = self.config.docker_host or ""
+        if service is None or not (url.startswith("unix://") or url.startswith("/")):
+            raise NotSupported(f"target existing: no testinfra backend for {service or 'the host'} via {url}")
+        return f"docker://{control.container(service).id}"
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
+
+    def __repr__(self) -> str:
+        return f"ExistingTarget({self._endpoints.frontend})"

@@ -1,0 +1,75 @@
+"""LabConfig: precedence (option > env > default) and one-line errors that say what would be right."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.config import LabConfig
+from harness.errors import ConfigError
+
+
+def build(options=None, **env):
+    return LabConfig.from_sources(options or {}, env)
+
+
+def test_defaults() -> None:
+    config = build()
+    assert (config.target, config.stores, config.image_source, config.destroy) == (
+        "auto",
+        "jaeger-victorialogs",
+        "auto",
+        "passing",
+    )
+    assert config.timeout_scale == 1.0
+    assert config.project == "obslab"
+    assert config.compose_command is None and config.docker_host is None
+    assert not config.has_grafana
+
+
+def test_env_then_option_precedence() -> None:
+    assert build(LAB_STORES="tempo-loki").stores == "tempo-loki"
+    assert build({"stores": "jaeger-victorialogs"}, LAB_STORES="tempo-loki").stores == "jaeger-victorialogs"
+    assert build({"stores": None}, LAB_STORES="tempo-loki").stores == "tempo-loki"  # None = not given
+    assert build(LAB_STORES="tempo-loki").has_grafana
+
+
+@pytest.mark.parametrize(
+    ("options", "env", "expected"),
+    [
+        ({"target": "kubernetes"}, {}, "target='kubernetes'"),
+        ({}, {"LAB_STORES": "elk"}, "use one of: jaeger-victorialogs, tempo-loki"),
+        ({}, {"LAB_IMAGE_SOURCE": "cloud"}, "use one of: auto, registry, local"),
+        ({}, {"LAB_DESTROY": "sometimes"}, "use one of: passing, always, never"),
+        ({}, {"LAB_TIMEOUT_SCALE": "fast"}, "LAB_TIMEOUT_SCALE='fast' is not a number"),
+        ({}, {"LAB_TIMEOUT_SCALE": "0"}, "must be greater than 0"),
+        ({}, {"LAB_PROJECT": "My Lab"}, "not a valid compose project name"),
+        ({"target": "existing"}, {}, "needs the lab's address"),
+        ({}, {"LAB_ENDPOINTS_FILE": "/nonexistent/endpoints.json"}, "does not exist"),
+        ({}, {"LAB_COMPOSE": "podman-compose"}, "LAB_COMPOSE='podman-compose' is not valid"),
+    ],
+)
+def test_bad_settings_fail_with_one_line(options, env, expected) -> None:
+    with pytest.raises(ConfigError) as err:
+        build(options, **env)
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_keep_means_never_destroy() -> None:
+    assert build({"keep": True}, LAB_DESTROY="always").destroy == "never"
+
+
+def test_compose_override_and_docker_host() -> None:
+    config = build(LAB_COMPOSE="  docker   compose ", LAB_DOCKER_HOST="ssh://deploy@lab")
+    assert config.compose_command == "docker compose"
+    assert config.docker_host == "ssh://deploy@lab"
+    assert build(LAB_COMPOSE="docker-compose").compose_command == "docker-compose"
+
+
+def test_existing_with_host(tmp_path) -> None:
+    config = build({"target": "existing", "lab_host": "192.0.2.10"})
+    assert config.lab_host == "192.0.2.10"
+    endpoints = tmp_path / "e.json"
+    endpoints.write_text("{}")
+    assert build({"target": "existing"}, LAB_ENDPOINTS_FILE=str(endpoints)).endpoints_file == endpoints
