@@ -1,0 +1,3 @@
+module obslab/stack/healthcheck
+
+go 1.26
