@@ -107,7 +107,7 @@ def log_records(lab: Lab, trace_id: str, *, text: str | None = None, severity: s
 def prom_value(lab: Lab, promql: str) -> float:
     """Sum of an instant vector (0 when empty): counters that do not exist yet count as 0."""
     result = lab.prometheus.query(promql)
-    total = sum(float(r["value"][1]) for r in result) if result else 0.0
+    total = sum(float(r["value"]) for r in result) if result else 0.0
     evidence.attach("query", promql, value=total, series=len(result))
     return total
 
@@ -143,7 +143,7 @@ def counter_grew_by(lab: Lab, promql: str, before: float, delta: float, *, timeo
 def count_slower_than(lab: Lab, metric: str, matchers: str, seconds: float) -> float:
     """Observations of histogram ``metric`` above ``seconds`` (count minus the first bucket ≥ seconds)."""
     buckets = lab.prometheus.query(f"sum by (le) ({metric}_bucket{{{matchers}}})")
-    by_le = {float(b["metric"]["le"]): float(b["value"][1]) for b in buckets}
+    by_le = {float(b["metric"]["le"]): float(b["value"]) for b in buckets}
     if not by_le:
         return 0.0
     total = by_le.get(math.inf, max(by_le.values()))
@@ -273,7 +273,7 @@ def slow_request_counted(lab: Lab, endpoint: str, seconds: float, before: float,
 def db_operations_observed(lab: Lab, operations: list[str], *, timeout: float = 30) -> dict[str, float]:
     def check() -> dict[str, float]:
         result = lab.prometheus.query("sum by (operation) (db_query_duration_seconds_count)")
-        counts = {r["metric"].get("operation", "?"): float(r["value"][1]) for r in result}
+        counts = {r["metric"].get("operation", "?"): float(r["value"]) for r in result}
         missing = [op for op in operations if counts.get(op, 0) <= 0]
         if missing:
             raise NotYet(f"no db_query_duration_seconds samples for {missing}; have {counts}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED, summarize, worst
+from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED, rollup, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "living_docs.html.j2"
@@ -86,7 +86,7 @@ def view(results: Mapping[str, Any]) -> dict[str, Any]:
         features.append({**feature, "anchor": f"f{fi}", "scenarios_view": scenarios, "counts": counts})
     run = {"target": None, "stores": None, "started": None, "duration": None, **(results.get("run") or {})}
     summary = results.get("summary") or summarize(results["features"])
-    overall = worst(f["status"] for f in results["features"]) if results["features"] else SKIPPED
+    overall = rollup(f["status"] for f in results["features"]) if results["features"] else SKIPPED
     return {
         "run": run,
         "summary": summary,

@@ -39,6 +39,16 @@ def worst(statuses: Iterable[str], default: str = PASSED) -> str:
     return default
 
 
+def rollup(statuses: Iterable[str]) -> str:
+    """A feature's (or a run's) status from its scenarios: a skipped scenario beside passing ones
+    does not make the feature "skipped"; it is skipped only when nothing in it ran."""
+    seen = set(statuses)
+    for status in (FAILED, UNDEFINED, PASSED):
+        if status in seen:
+            return status
+    return SKIPPED
+
+
 def count(statuses: Iterable[str]) -> dict[str, int]:
     """Counts for every known status (zeros included, so templates need no defaults)."""
     counter = Counter(statuses)

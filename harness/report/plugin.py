@@ -532,7 +532,7 @@ class ReportCollector:
             feature = features.setdefault(record.feature["file"], {**record.feature, "scenarios": []})
             feature["scenarios"].append(record.to_dict())
         for feature in features.values():
-            feature["status"] = model.worst([s["status"] for s in feature["scenarios"]])
+            feature["status"] = model.rollup([s["status"] for s in feature["scenarios"]])
             feature["duration"] = round(sum(s["duration"] for s in feature["scenarios"]), 6)
         feature_list = list(features.values())
         finished = time.time()
