@@ -34,9 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--stores", default=None, help="jaeger-victorialogs | tempo-loki (env LAB_STORES)")
     group.addoption("--image-source", default=None, help="registry | local | auto (env LAB_IMAGE_SOURCE)")
     group.addoption("--lab-host", default=None, help="host of an existing lab (env LAB_HOST)")
-    group.addoption("--endpoints-file", default=None, help="`lab endpoints --json` file (env LAB_ENDPOINTS_FILE)")
+    group.addoption(
+        "--endpoints-file", default=None, help="`lab endpoints --json` file (env LAB_ENDPOINTS_FILE)"
+    )
     group.addoption("--lab-project", default=None, help="compose project name (env LAB_PROJECT)")
-    group.addoption("--keep", action="store_true", default=None, help="never destroy the lab (LAB_DESTROY=never)")
+    group.addoption(
+        "--keep", action="store_true", default=None, help="never destroy the lab (LAB_DESTROY=never)"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

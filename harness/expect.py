@@ -17,14 +17,16 @@ from typing import Any
 from harness import evidence
 from harness.lab import Lab
 from harness.signals.model import LogRecord, Span, Trace
-from harness.waiting import NotYet, eventually
+from harness.waiting import GiveUp, NotYet, eventually
 
 SERVICE = "flask-backend"
 
 # ---------------------------------------------------------------------------------------- traces
 
 
-def trace_arrives(lab: Lab, trace_id: str, *, timeout: float = 30, require: Callable[[Trace], str | None] | None = None) -> Trace:
+def trace_arrives(
+    lab: Lab, trace_id: str, *, timeout: float = 30, require: Callable[[Trace], str | None] | None = None
+) -> Trace:
     """Wait until the trace store returns the trace (and ``require`` finds nothing missing)."""
 
     def check() -> Trace:
@@ -36,7 +38,9 @@ def trace_arrives(lab: Lab, trace_id: str, *, timeout: float = 30, require: Call
             raise NotYet(f"trace {trace_id} has {len(trace.spans)} spans ({trace.summary()}) but {missing}")
         return trace
 
-    trace = eventually(check, timeout=timeout, describe=f"trace {trace_id} in {lab.traces.name}", interval=1.0)
+    trace = eventually(
+        check, timeout=timeout, describe=f"trace {trace_id} in {lab.traces.name}", interval=1.0
+    )
     evidence.attach("trace", f"trace {trace_id} in {lab.traces.name}", spans=trace.summary())
     return trace
 
@@ -78,26 +82,46 @@ def error_span(trace: Trace) -> Span:
 # ------------------------------------------------------------------------------------------ logs
 
 
-def log_records(lab: Lab, trace_id: str, *, text: str | None = None, severity: str | None = None,
-                timeout: float = 30) -> list[LogRecord]:
+def log_records(
+    lab: Lab, trace_id: str, *, text: str | None = None, severity: str | None = None, timeout: float = 30
+) -> list[LogRecord]:
     """Wait until the log store has records of the service with this trace id (and text/severity)."""
 
     def check() -> list[LogRecord]:
         records = lab.logs.query(SERVICE, trace_id=trace_id, text=text)
-        matching = [r for r in records if r.trace_id == trace_id
-                    and (text is None or text in r.body)
-                    and (severity is None or r.severity.upper() == severity.upper())]
+        matching = [
+            r
+            for r in records
+            if r.trace_id == trace_id
+            and (text is None or text in r.body)
+            and (severity is None or r.severity.upper() == severity.upper())
+        ]
         if not matching:
             seen = [f"{r.severity} {r.body!r} trace={r.trace_id}" for r in records[:5]]
-            raise NotYet(f"{len(records)} records for trace {trace_id}"
-                         f"{' with ' + repr(text) if text else ''}, none matching; first: {seen}")
+            raise NotYet(
+                f"{len(records)} records for trace {trace_id}"
+                f"{' with ' + repr(text) if text else ''}, none matching; first: {seen}"
+            )
         return matching
 
     what = " ".join(x for x in (severity, repr(text) if text else None) if x) or "any"
-    found = eventually(check, timeout=timeout, describe=f"{what} log record with trace {trace_id} in {lab.logs.name}")
-    evidence.attach("log", f"{len(found)} {what} record(s) for trace {trace_id} in {lab.logs.name}",
-                    records=[{"body": r.body, "severity": r.severity, "service": r.service,
-                              "trace_id": r.trace_id, "span_id": r.span_id} for r in found[:5]])
+    found = eventually(
+        check, timeout=timeout, describe=f"{what} log record with trace {trace_id} in {lab.logs.name}"
+    )
+    evidence.attach(
+        "log",
+        f"{len(found)} {what} record(s) for trace {trace_id} in {lab.logs.name}",
+        records=[
+            {
+                "body": r.body,
+                "severity": r.severity,
+                "service": r.service,
+                "trace_id": r.trace_id,
+                "span_id": r.span_id,
+            }
+            for r in found[:5]
+        ],
+    )
     return found
 
 
@@ -112,8 +136,15 @@ def prom_value(lab: Lab, promql: str) -> float:
     return total
 
 
-def prom_reaches(lab: Lab, promql: str, predicate: Callable[[float], bool], *, describe: str,
-                 timeout: float = 30, fail_fast: Callable[[float], str | None] | None = None) -> float:
+def prom_reaches(
+    lab: Lab,
+    promql: str,
+    predicate: Callable[[float], bool],
+    *,
+    describe: str,
+    timeout: float = 30,
+    fail_fast: Callable[[float], str | None] | None = None,
+) -> float:
     """Wait until ``predicate(value)``; ``fail_fast`` may name a value that can never become right."""
 
     def check() -> float:
@@ -121,7 +152,7 @@ def prom_reaches(lab: Lab, promql: str, predicate: Callable[[float], bool], *, d
         if fail_fast is not None:
             problem = fail_fast(value)
             if problem:
-                raise ValueError(problem)  # not retried: waiting cannot fix it
+                raise GiveUp(problem)  # waiting cannot fix it
         if not predicate(value):
             raise NotYet(f"{promql} = {value}")
         return value
@@ -133,10 +164,14 @@ def counter_grew_by(lab: Lab, promql: str, before: float, delta: float, *, timeo
     """Wait for ``before + delta`` exactly; more than that fails at once (the count must be exact)."""
     target = before + delta
     return prom_reaches(
-        lab, promql, lambda v: math.isclose(v, target), timeout=timeout,
+        lab,
+        promql,
+        lambda v: math.isclose(v, target),
+        timeout=timeout,
         describe=f"{promql} to grow from {before:g} by exactly {delta:g}",
-        fail_fast=lambda v: (f"{promql} grew from {before:g} to {v:g}, more than {delta:g}"
-                             if v > target + 1e-9 else None),
+        fail_fast=lambda v: (
+            f"{promql} grew from {before:g} to {v:g}, more than {delta:g}" if v > target + 1e-9 else None
+        ),
     )
 
 
@@ -159,14 +194,19 @@ def scrape_targets_up(lab: Lab, *, timeout: float = 60) -> list[dict[str, Any]]:
         targets = lab.prometheus.targets()
         if not targets:
             raise NotYet("Prometheus has no active targets")
-        down = [f"{t.get('job')}@{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}".strip()
-                for t in targets if t.get("health") != "up"]
+        down = [
+            f"{t.get('job')}@{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}".strip()
+            for t in targets
+            if t.get("health") != "up"
+        ]
         if down:
             raise NotYet(f"targets not up: {down}")
         return targets
 
     targets = eventually(check, timeout=timeout, describe="every Prometheus scrape target up")
-    evidence.attach("query", "Prometheus active targets", targets=[f"{t.get('job')}: {t.get('health')}" for t in targets])
+    evidence.attach(
+        "query", "Prometheus active targets", targets=[f"{t.get('job')}: {t.get('health')}" for t in targets]
+    )
     return targets
 
 
@@ -237,15 +277,26 @@ def queries_return_data(lab: Lab, queries: list[tuple[str, str, str]], *, timeou
         if empty:
             raise NotYet(f"{len(empty)} of {len(queries)} queries return no data: {empty}")
 
-    eventually(check, timeout=timeout, describe=f"all {len(queries)} dashboard queries to return data", interval=3)
-    evidence.attach("query", f"{len(queries)} dashboard queries returned data",
-                    queries=[f"{u}/{t}" for u, t, _ in queries])
+    eventually(
+        check, timeout=timeout, describe=f"all {len(queries)} dashboard queries to return data", interval=3
+    )
+    evidence.attach(
+        "query",
+        f"{len(queries)} dashboard queries returned data",
+        queries=[f"{u}/{t}" for u, t, _ in queries],
+    )
 
 
 def recording_rules_have_values(lab: Lab, *, timeout: float = 90) -> list[str]:
     def check() -> list[str]:
-        names = sorted({r["name"] for g in lab.prometheus.rules() for r in g.get("rules", [])
-                        if r.get("type") == "recording"})
+        names = sorted(
+            {
+                r["name"]
+                for g in lab.prometheus.rules()
+                for r in g.get("rules", [])
+                if r.get("type") == "recording"
+            }
+        )
         if not names:
             raise NotYet("Prometheus has no recording rules loaded")
         empty = [n for n in names if not lab.prometheus.query(n)]
@@ -253,12 +304,16 @@ def recording_rules_have_values(lab: Lab, *, timeout: float = 90) -> list[str]:
             raise NotYet(f"recording rules without values: {empty}")
         return names
 
-    names = eventually(check, timeout=timeout, describe="every SLI recording rule to have a value", interval=3)
+    names = eventually(
+        check, timeout=timeout, describe="every SLI recording rule to have a value", interval=3
+    )
     evidence.attach("query", f"{len(names)} recording rules have values", rules=names)
     return names
 
 
-def slow_request_counted(lab: Lab, endpoint: str, seconds: float, before: float, *, timeout: float = 30) -> float:
+def slow_request_counted(
+    lab: Lab, endpoint: str, seconds: float, before: float, *, timeout: float = 30
+) -> float:
     """Wait until the histogram holds one more observation above ``seconds`` than ``before``."""
 
     def check() -> float:
@@ -267,7 +322,9 @@ def slow_request_counted(lab: Lab, endpoint: str, seconds: float, before: float,
             raise NotYet(f"{value:g} observations of {endpoint} above {seconds}s (before: {before:g})")
         return value
 
-    return eventually(check, timeout=timeout, describe=f"a {endpoint} request slower than {seconds}s in Prometheus")
+    return eventually(
+        check, timeout=timeout, describe=f"a {endpoint} request slower than {seconds}s in Prometheus"
+    )
 
 
 def db_operations_observed(lab: Lab, operations: list[str], *, timeout: float = 30) -> dict[str, float]:
@@ -287,8 +344,11 @@ def db_operations_observed(lab: Lab, operations: list[str], *, timeout: float = 
 def services_healthy(lab: Lab, *, timeout: float = 60) -> dict[str, str]:
     def check() -> dict[str, str]:
         states = lab.target.status()
-        bad = {s: st for s, st in states.items() if not (st.startswith("running") and "unhealthy" not in st
-                                                          and "starting" not in st)}
+        bad = {
+            s: st
+            for s, st in states.items()
+            if not (st.startswith("running") and "unhealthy" not in st and "starting" not in st)
+        }
         if not states or bad:
             raise NotYet(f"services not healthy: {bad or 'none found'}")
         return states
@@ -313,8 +373,13 @@ def sli_values(lab: Lab) -> dict[str, float]:
 
 def sli_rises(lab: Lab, name: str, before: dict[str, float], *, timeout: float = 90) -> float:
     query = SLI_QUERIES[name]
-    return prom_reaches(lab, query, lambda v: v > before[name], timeout=timeout,
-                        describe=f"{name} SLI ({query}) to rise above {before[name]:g}")
+    return prom_reaches(
+        lab,
+        query,
+        lambda v: v > before[name],
+        timeout=timeout,
+        describe=f"{name} SLI ({query}) to rise above {before[name]:g}",
+    )
 
 
 # ---------------------------------------------------------------------------------------- Grafana

@@ -25,7 +25,11 @@ class _Assets(HTMLParser):
         a = dict(attrs)
         if tag == "script" and a.get("src"):
             self.urls.append(a["src"] or "")
-        elif tag == "link" and a.get("href") and (a.get("rel") or "") in ("stylesheet", "icon", "preload", "manifest"):
+        elif (
+            tag == "link"
+            and a.get("href")
+            and (a.get("rel") or "") in ("stylesheet", "icon", "preload", "manifest")
+        ):
             self.urls.append(a["href"] or "")
         elif tag == "img" and a.get("src"):
             self.urls.append(a["src"] or "")

@@ -50,8 +50,9 @@ def trace_to_logs(lab: Lab, trace_id: str, *, timeout: float = 30) -> int:
     uid, query = trace_to_logs_query(tempo.get("jsonData", {}), trace_id)
 
     def check() -> int:
-        response = lab.grafana.ds_query([{"refId": "A", "datasource": {"uid": uid}, "expr": query,
-                                          "queryType": "range", "maxLines": 100}])
+        response = lab.grafana.ds_query(
+            [{"refId": "A", "datasource": {"uid": uid}, "expr": query, "queryType": "range", "maxLines": 100}]
+        )
         rows = frame_rows(response)
         if rows == 0:
             raise NotYet(f"{query} returned no log lines through Grafana")
@@ -73,14 +74,19 @@ def logs_to_trace(lab: Lab, trace_id: str, *, timeout: float = 30) -> int:
     query = url.replace("${__value.raw}", trace_id)
 
     def check() -> int:
-        response = lab.grafana.ds_query([{"refId": "A", "datasource": {"uid": target_uid},
-                                          "queryType": "traceql", "query": query}])
+        response = lab.grafana.ds_query(
+            [{"refId": "A", "datasource": {"uid": target_uid}, "queryType": "traceql", "query": query}]
+        )
         rows = frame_rows(response)
         if rows == 0:
             raise NotYet(f"trace {query} not found through Grafana datasource {target_uid}")
         return rows
 
     rows = eventually(check, timeout=timeout, describe=f"Grafana logs→trace for {trace_id}")
-    evidence.attach("query", f"Grafana logs→trace via derived field {field.get('name')} → {target_uid}",
-                    query=query, rows=rows)
+    evidence.attach(
+        "query",
+        f"Grafana logs→trace via derived field {field.get('name')} → {target_uid}",
+        query=query,
+        rows=rows,
+    )
     return rows

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from harness.config import LabConfig
@@ -42,9 +42,17 @@ class Lab:
             from harness.deploy import grafana_admin_password
 
             grafana = GrafanaClient(ep.grafana, "admin", grafana_admin_password(config))
-        return cls(config=config, target=target, endpoints=ep, front=AppClient(ep.frontend),
-                   backend=AppClient(ep.backend), prometheus=PrometheusClient(ep.prometheus),
-                   traces=trace_store_for(ep), logs=log_store_for(ep), grafana=grafana)
+        return cls(
+            config=config,
+            target=target,
+            endpoints=ep,
+            front=AppClient(ep.frontend),
+            backend=AppClient(ep.backend),
+            prometheus=PrometheusClient(ep.prometheus),
+            traces=trace_store_for(ep),
+            logs=log_store_for(ep),
+            grafana=grafana,
+        )
 
 
 class LabLifecycle:
@@ -55,8 +63,9 @@ class LabLifecycle:
     began is reused and never destroyed: the run did not make it.
     """
 
-    def __init__(self, config: LabConfig, out: TextIO | None = None,
-                 on_start: Callable[[str, str], None] | None = None):
+    def __init__(
+        self, config: LabConfig, out: TextIO | None = None, on_start: Callable[[str, str], None] | None = None
+    ):
         self.config = config
         self.on_start = on_start
         self.out = out or sys.stderr
@@ -106,14 +115,14 @@ class LabLifecycle:
         if self.target is None or self._finished:
             return
         self._finished = True
+        outcome = f"LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'}"
         try:
             if self.should_destroy(passed):
-                self.say(f"destroying the lab (LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'})")
+                self.say(f"destroying the lab ({outcome})")
                 self.target.down(volumes=True)
             elif self.was_running:
                 self.say("leaving the lab running: it was running before this run")
             else:
-                self.say(f"keeping the lab (LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'}); "
-                         "remove it with `lab down --volumes`")
+                self.say(f"keeping the lab ({outcome}); remove it with `lab down --volumes`")
         finally:
             self.target.close()

@@ -53,8 +53,12 @@ def only_documented_ports(lab: Lab) -> None:
     assert not extra, f"undocumented ports published (service: ports): {extra}"
     host = testinfra.get_host("local://")
     address = lab.target.published_address()
-    not_listening = [f"{s}:{p}" for s, ports in published.items() for p in ports
-                     if not host.socket(f"tcp://{address}:{p}").is_listening]
+    not_listening = [
+        f"{s}:{p}"
+        for s, ports in published.items()
+        for p in ports
+        if not host.socket(f"tcp://{address}:{p}").is_listening
+    ]
     assert not not_listening, f"published ports nobody listens on at {address}: {not_listening}"
 
 

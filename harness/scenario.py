@@ -27,7 +27,10 @@ FEATURE_TAGS: dict[str, str] = {
 def static_skip_reason(config: LabConfig, tags: set[str]) -> str | None:
     """Why a scenario with these tags cannot run with this config (known before the lab is up)."""
     if "grafana" in tags and not config.has_grafana:
-        return f"@grafana needs Grafana, which the {config.stores} store set does not have (use --stores tempo-loki)"
+        return (
+            f"@grafana needs Grafana, which the {config.stores} store set does not have "
+            "(use --stores tempo-loki)"
+        )
     if "vm" in tags and config.target not in ("vagrant",):
         return f"@vm needs a VM: the target is {config.target} (use --target vagrant)"
     return None
@@ -36,8 +39,10 @@ def static_skip_reason(config: LabConfig, tags: set[str]) -> str | None:
 def runtime_skip_reason(capabilities: frozenset[str], target: str, tags: set[str]) -> str | None:
     """Why a scenario cannot run on the chosen target (known once the target is chosen)."""
     if "destructive" in tags and "control" not in capabilities:
-        return (f"@destructive needs a target that can restart and stop services; target {target} cannot "
-                "(for an existing lab set LAB_DOCKER_HOST)")
+        return (
+            f"@destructive needs a target that can restart and stop services; target {target} cannot "
+            "(for an existing lab set LAB_DOCKER_HOST)"
+        )
     if "vm" in tags and "vm" not in capabilities:
         return f"@vm needs a VM: target {target} has none"
     return None

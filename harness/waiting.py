@@ -12,19 +12,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from harness.errors import ConfigError, LabError
 
 T = TypeVar("T")
 
 
-class NotYet(AssertionError):  # noqa: N818 - reads as "not yet" in checks
+class NotYet(AssertionError):
     """Raised by a check to say: keep waiting, here is what I saw."""
 
     def __init__(self, observation: Any):
         super().__init__(str(observation))
         self.observation = observation
+
+
+class GiveUp(AssertionError):  # noqa: N818 - reads as "give up" in checks
+    """Raised by a check to stop waiting at once: what it saw can never become right
+    (a counter that overshot, a trace with the wrong parent)."""
 
 
 class WaitTimeout(LabError, AssertionError):
@@ -98,7 +110,8 @@ def eventually(
     retrying = Retrying(
         stop=stop_after_delay(budget),
         wait=wait_fixed(interval),
-        retry=retry_if_exception_type((AssertionError, LabError, OSError, requests.RequestException)),
+        retry=retry_if_exception_type((AssertionError, LabError, OSError, requests.RequestException))
+        & retry_if_not_exception_type(GiveUp),
         reraise=False,
     )
     try:

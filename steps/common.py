@@ -24,8 +24,11 @@ def lab(lab_run: LabLifecycle, ctx: ScenarioContext) -> Lab:
 
 @given("the lab is deployed")
 def lab_is_deployed(lab: Lab) -> None:
-    evidence.attach("note", f"lab on target {lab.target.name} with stores {lab.config.stores}",
-                    endpoints=lab.endpoints.to_dict())
+    evidence.attach(
+        "note",
+        f"lab on target {lab.target.name} with stores {lab.config.stores}",
+        endpoints=lab.endpoints.to_dict(),
+    )
 
 
 @when("the lab is deployed again")

@@ -9,7 +9,11 @@ from harness.lab import Lab
 from harness.scenario import ScenarioContext
 
 
-@then(parsers.parse('Prometheus has an exemplar on "{metric}" pointing at that trace within {seconds:d} seconds'))
+@then(
+    parsers.parse(
+        'Prometheus has an exemplar on "{metric}" pointing at that trace within {seconds:d} seconds'
+    )
+)
 def exemplar(lab: Lab, ctx: ScenarioContext, metric: str, seconds: int) -> None:
     expect.exemplar_for_trace(lab, metric, ctx.trace_id, timeout=seconds)
 

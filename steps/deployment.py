@@ -35,7 +35,9 @@ def list_tasks(lab: Lab, ctx: ScenarioContext) -> None:
 def answer_is_task_list(ctx: ScenarioContext) -> None:
     body = ctx.responses[-1]
     assert isinstance(body.get("tasks"), list), f"no 'tasks' list in {body!r}"
-    assert isinstance(body.get("count"), int) and body["count"] >= len(body["tasks"]), f"bad count in {body!r}"
+    assert isinstance(body.get("count"), int) and body["count"] >= len(body["tasks"]), (
+        f"bad count in {body!r}"
+    )
 
 
 @then("every Prometheus scrape target is up")
@@ -47,7 +49,9 @@ def scrape_targets_up(lab: Lab) -> None:
 def no_container_recreated(lab: Lab, ctx: ScenarioContext) -> None:
     before = ctx.container_ids["before"]
     after = lab.target.container_ids()
-    changed = {s: (before.get(s), after.get(s)) for s in set(before) | set(after) if before.get(s) != after.get(s)}
+    changed = {
+        s: (before.get(s), after.get(s)) for s in set(before) | set(after) if before.get(s) != after.get(s)
+    }
     assert not changed, f"containers changed by the second deploy (service: before, after): {changed}"
 
 

@@ -16,7 +16,7 @@ def restart(lab: Lab, service: str) -> None:
 
 
 @when(parsers.parse('the "{service}" service is stopped'))
-def stop(lab: Lab, request, service: str) -> None:  # noqa: ANN001 - pytest's request
+def stop(lab: Lab, request, service: str) -> None:
     request.addfinalizer(lambda: traffic.ensure_started(lab, service))  # leave the lab as found
     lab.target.stop(service)
 

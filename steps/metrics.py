@@ -33,7 +33,8 @@ def requests_grew_by(lab: Lab, ctx: ScenarioContext, endpoint: str, n: int) -> N
 @when(parsers.parse("I call the slow endpoint with a delay of {delay:g} seconds"))
 def call_slow(lab: Lab, ctx: ScenarioContext, delay: float) -> None:
     ctx.noted["slow_before"] = expect.count_slower_than(
-        lab, "http_request_duration_seconds", 'endpoint="simulate_slow"', 1.0)
+        lab, "http_request_duration_seconds", 'endpoint="simulate_slow"', 1.0
+    )
     ok(lab.front.simulate_slow(delay), 200)
 
 

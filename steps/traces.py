@@ -13,11 +13,16 @@ def has_server_span(ctx: ScenarioContext, method: str, route: str) -> None:
     ctx.noted["server_span"] = expect.server_span(ctx.trace, method, route)
 
 
-@then(parsers.parse('the server span has the manual span "{name}" as a descendant, '
-                    'with attribute "{key}" = "{value}"'))
+@then(
+    parsers.parse(
+        'the server span has the manual span "{name}" as a descendant, with attribute "{key}" = "{value}"'
+    )
+)
 def manual_span_below(ctx: ScenarioContext, name: str, key: str, value: str) -> None:
     span = expect.descendant_named(ctx.trace, ctx.noted["server_span"], name)
-    assert span.attributes.get(key) == value, f"{name}.{key} = {span.attributes.get(key)!r}, expected {value!r}"
+    assert span.attributes.get(key) == value, (
+        f"{name}.{key} = {span.attributes.get(key)!r}, expected {value!r}"
+    )
     ctx.noted[f"span:{name}"] = span
 
 

@@ -1,0 +1,150 @@
+"""Which scenarios a configuration can serve, run order, and the destroy policy of a run."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from harness.config import LabConfig
+from harness.errors import LabError
+from harness.frontpage import asset_urls
+from harness.grafana_links import frame_rows, trace_to_logs_query
+from harness.lab import LabLifecycle
+from harness.posture import uid_of_main_process
+from harness.scenario import order_destructive_last, runtime_skip_reason, static_skip_reason
+from harness.traffic import ok
+
+
+def test_grafana_scenarios_are_skipped_without_grafana_with_the_reason() -> None:
+    reason = static_skip_reason(LabConfig(stores="jaeger-victorialogs"), {"grafana", "deployment"})
+    assert reason and "jaeger-victorialogs" in reason and "tempo-loki" in reason
+    assert static_skip_reason(LabConfig(stores="tempo-loki"), {"grafana"}) is None
+
+
+def test_vm_scenarios_need_the_vagrant_target() -> None:
+    assert "docker" in static_skip_reason(LabConfig(target="docker"), {"vm"})
+    assert static_skip_reason(LabConfig(target="vagrant"), {"vm"}) is None
+
+
+def test_destructive_scenarios_need_service_control() -> None:
+    reason = runtime_skip_reason(frozenset({"deploy"}), "existing", {"destructive"})
+    assert reason and "LAB_DOCKER_HOST" in reason
+    assert runtime_skip_reason(frozenset({"control"}), "docker", {"destructive"}) is None
+
+
+def test_destructive_scenarios_run_last_in_stable_order() -> None:
+    def item(name: str, *marks: str) -> SimpleNamespace:
+        return SimpleNamespace(name=name, iter_markers=lambda: [SimpleNamespace(name=m) for m in marks])
+
+    items = [item("a", "failure", "destructive"), item("b", "metrics"), item("c", "destructive"), item("d")]
+    assert [i.name for i in order_destructive_last(items)] == ["b", "d", "a", "c"]
+
+
+class RecordingTarget:
+    name = "recording"
+
+    def __init__(self, running: bool) -> None:
+        self.running = running
+        self.calls: list[str] = []
+
+    def is_running(self) -> bool:
+        return self.running
+
+    def down(self, volumes: bool = False) -> None:
+        self.calls.append(f"down volumes={volumes}")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize(
+    ("policy", "passed", "was_running", "destroyed"),
+    [
+        ("passing", True, False, True),
+        ("passing", False, False, False),  # keep a failed lab for debugging
+        ("always", False, False, True),
+        ("never", True, False, False),
+        ("always", True, True, False),  # a lab we did not make is never destroyed
+    ],
+)
+def test_destroy_policy(policy: str, passed: bool, was_running: bool, destroyed: bool) -> None:
+    out = io.StringIO()
+    life = LabLifecycle(LabConfig(destroy=policy), out=out)
+    target = RecordingTarget(was_running)
+    life.target, life.was_running = target, was_running  # as start() leaves them
+    life.finish(passed)
+    life.finish(passed)  # a second call (fixture teardown + sessionfinish) does nothing more
+    assert ("down volumes=True" in target.calls) is destroyed, out.getvalue()
+    assert target.calls.count("close") == 1
+    assert f"LAB_DESTROY={policy}" in out.getvalue() or was_running
+
+
+def test_a_failed_start_is_remembered_not_retried_per_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def broken_choose(config: LabConfig) -> None:
+        calls.append(1)
+        raise LabError("no docker engine answers")
+
+    monkeypatch.setattr("harness.lab.choose", broken_choose)
+    life = LabLifecycle(LabConfig(), out=io.StringIO())
+    with pytest.raises(LabError, match="no docker engine"):
+        life.get()
+    with pytest.raises(LabError, match="could not be started earlier in this run: no docker engine"):
+        life.get()
+    assert len(calls) == 1
+
+
+def test_page_assets_and_title() -> None:
+    html = """<html><head><title>Task Manager</title><link rel="stylesheet" href="styles.css">
+    <script src="app.js"></script><link rel="canonical" href="https://example.invalid/"></head>
+    <body><img src="/favicon.svg"></body></html>"""
+    title, urls = asset_urls(html)
+    assert title == "Task Manager"
+    assert urls == ["styles.css", "app.js", "/favicon.svg"]
+
+
+def test_uid_of_main_process() -> None:
+    status = "Name:\tgunicorn\nUid:\t10001\t10001\t10001\t10001\nGid:\t10001\n"
+    assert uid_of_main_process(status) == 10001
+    with pytest.raises(ValueError, match="no Uid line"):
+        uid_of_main_process("Name: x\n")
+
+
+def test_grafana_trace_to_logs_query_from_provisioned_settings() -> None:
+    custom = {
+        "tracesToLogsV2": {
+            "datasourceUid": "loki",
+            "customQuery": True,
+            "query": '{service_name="${__span.tags["service.name"]}"} | trace_id="${__trace.traceId}"',
+        }
+    }
+    assert trace_to_logs_query(custom, "ab" * 16) == (
+        "loki",
+        '{service_name="flask-backend"} | trace_id="' + "ab" * 16 + '"',
+    )
+    default = {"tracesToLogsV2": {"datasourceUid": "loki"}}
+    assert (
+        trace_to_logs_query(default, "cd" * 16)[1] == '{service_name="flask-backend"} |= "' + "cd" * 16 + '"'
+    )
+    with pytest.raises(AssertionError, match="no tracesToLogsV2"):
+        trace_to_logs_query({}, "ab" * 16)
+
+
+def test_frame_rows_counts_rows_and_surfaces_errors() -> None:
+    body = {
+        "results": {
+            "A": {"frames": [{"data": {"values": [[1, 2, 3], ["a", "b", "c"]]}}, {"data": {"values": [[4]]}}]}
+        }
+    }
+    assert frame_rows(body) == 4
+    with pytest.raises(AssertionError, match="bad query"):
+        frame_rows({"results": {"A": {"error": "bad query"}}})
+
+
+def test_ok_names_status_and_body() -> None:
+    assert ok((201, {"id": 1}), 201) == {"id": 1}
+    with pytest.raises(AssertionError, match=r"answered 400 \(expected 201\).*title"):
+        ok((400, {"error": "title is required"}), 201)
