@@ -34,7 +34,7 @@ class NotYet(AssertionError):
         self.observation = observation
 
 
-class GiveUp(AssertionError):  # noqa: N818 - reads as "give up" in checks
+class GiveUp(AssertionError):
     """Raised by a check to stop waiting at once: what it saw can never become right
     (a counter that overshot, a trace with the wrong parent)."""
 
