@@ -1,0 +1,499 @@
+"""Every config under stack/ parses with the real tool that owns it, where that tool runs here:
+promtool (config, rules, rule unit tests), docker-compose (every file combination), the built
+collector's and Jaeger's `validate`; plus the structural promises of issue 3 that no tool checks
+(ports, health checks, volumes, processor order, correlations, no default Grafana password)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.stack.test_configs_support import (
+    STACK,
+    STORE_SETS,
+    TEST_GRAFANA_PASSWORD,
+    compose_config,
+    compose_env,
+    compose_files,
+    compose_v2_available,
+    require_image,
+    require_tool,
+    run_compose,
+)
+
+PROMETHEUS_CONFIGS = ["prometheus.yml"] + [f"prometheus.{s}.yml" for s in STORE_SETS]
+COLLECTOR_CONFIGS = ["config.base.yaml"] + [f"config.{s}.yaml" for s in STORE_SETS]
+
+
+def load_yaml(relpath: str) -> Any:
+    return yaml.safe_load((STACK / relpath).read_text(encoding="utf-8"))
+
+
+def run(args: list[str], timeout: int = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+# == Prometheus ===================================================================================
+@pytest.mark.parametrize("name", PROMETHEUS_CONFIGS)
+def test_promtool_check_config(name: str) -> None:
+    promtool = require_tool("promtool")
+    proc = run([promtool, "check", "config", str(STACK / "prometheus" / name)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The rule files are found through the relative glob (a typo would silently load none).
+    assert "2 rule files found" in proc.stdout, proc.stdout
+
+
+def test_promtool_check_rules() -> None:
+    promtool = require_tool("promtool")
+    rules = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
+    assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml"}
+    proc = run([promtool, "check", "rules", *map(str, rules)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_promtool_rule_unit_tests() -> None:
+    """The SLI rules compute the right values on synthetic series (stack/prometheus/tests)."""
+    promtool = require_tool("promtool")
+    proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / "sli.test.yml")])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_sli_rule_names_and_windows() -> None:
+    groups = load_yaml("prometheus/rules/sli.rules.yml")["groups"]
+    records = {r["record"] for g in groups for r in g["rules"]}
+    for sli in (
+        "sli:availability:ratio",
+        "sli:latency_p95:seconds",
+        "sli:error_rate:ratio",
+        "sli:db_latency_p95:seconds",
+    ):
+        for window in ("rate1m", "rate5m"):
+            assert f"{sli}_{window}" in records
+    alerts = {
+        r["alert"]: r for g in load_yaml("prometheus/rules/slo.alerts.yml")["groups"] for r in g["rules"]
+    }
+    assert (
+        alerts["TaskManagerAvailabilitySLOBreached"]["expr"].strip() == "sli:availability:ratio_rate5m < 0.99"
+    )
+    assert alerts["TaskManagerLatencySLOBreached"]["expr"].strip() == "sli:latency_p95:seconds_rate5m > 0.5"
+
+
+def _jobs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def test_prometheus_scrape_jobs_per_store_set() -> None:
+    expected = {
+        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector"},
+        "prometheus.jaeger-victorialogs.yml": {
+            "prometheus",
+            "flask-backend",
+            "otel-collector",
+            "jaeger",
+            "victorialogs",
+        },
+        "prometheus.tempo-loki.yml": {
+            "prometheus",
+            "flask-backend",
+            "otel-collector",
+            "tempo",
+            "loki",
+            "grafana",
+        },
+    }
+    base = load_yaml("prometheus/prometheus.yml")
+    for name, jobs in expected.items():
+        config = load_yaml(f"prometheus/{name}")
+        assert set(_jobs(config)) == jobs, name
+        assert config["global"]["scrape_interval"] == "5s", name
+        assert all(job.get("scrape_interval", "5s") == "5s" for job in config["scrape_configs"]), name
+        # The jobs every set shares stay identical to the base file's.
+        for job_name, job in _jobs(base).items():
+            assert _jobs(config)[job_name] == job, f"{name}: job {job_name} drifted from prometheus.yml"
+        assert config["rule_files"] == base["rule_files"]
+    targets = {
+        "flask-backend": "backend:5000",
+        "otel-collector": "otel-collector:8888",
+        "jaeger": "jaeger:8888",
+        "victorialogs": "victorialogs:9428",
+        "tempo": "tempo:3200",
+        "loki": "loki:3100",
+        "grafana": "grafana:3000",
+    }
+    for name in PROMETHEUS_CONFIGS:
+        for job_name, job in _jobs(load_yaml(f"prometheus/{name}")).items():
+            if job_name in targets:
+                assert job["static_configs"][0]["targets"] == [targets[job_name]], (name, job_name)
+
+
+# == Collector ====================================================================================
+@pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
+def test_collector_config_shape(name: str) -> None:
+    config = load_yaml(f"collector/{name}")
+    service = config["service"]
+    pipelines = service["pipelines"]
+    assert set(pipelines) == {"traces", "logs"}, "no metrics pipeline: Prometheus scrapes the app itself"
+    for pipeline in pipelines.values():
+        assert pipeline["receivers"] == ["otlp"]
+        assert pipeline["processors"][0] == "memory_limiter"
+        assert pipeline["processors"][-1] == "batch"
+        assert "resource" in pipeline["processors"]
+    batch_timeout = config["processors"]["batch"]["timeout"]
+    match = re.fullmatch(r"(\d+)(ms|s)", batch_timeout)
+    assert match, batch_timeout
+    assert int(match.group(1)) * (1 if match.group(2) == "ms" else 1000) <= 1000
+    keys = {a["key"] for a in config["processors"]["resource"]["attributes"]}
+    assert {"service.instance.id", "deployment.environment"} <= keys
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+    assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
+    assert service["extensions"] == ["health_check"]
+    reader = service["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+    assert (reader["host"], reader["port"]) == ("0.0.0.0", 8888)
+
+
+def test_collector_exporters_point_at_the_stores() -> None:
+    jv = load_yaml("collector/config.jaeger-victorialogs.yaml")
+    assert jv["exporters"]["otlp_grpc/jaeger"]["endpoint"] == "jaeger:4317"
+    assert (
+        jv["exporters"]["otlp_http/victorialogs"]["logs_endpoint"]
+        == "http://victorialogs:9428/insert/opentelemetry/v1/logs"
+    )
+    assert jv["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc/jaeger"]
+    assert jv["service"]["pipelines"]["logs"]["exporters"] == ["otlp_http/victorialogs"]
+    tl = load_yaml("collector/config.tempo-loki.yaml")
+    assert tl["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
+    # otlp_http appends /v1/logs: Loki's OTLP endpoint is /otlp/v1/logs.
+    assert tl["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
+    assert tl["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc/tempo"]
+    assert tl["service"]["pipelines"]["logs"]["exporters"] == ["otlp_http/loki"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
+def test_collector_validate_with_built_collector(name: str) -> None:
+    """`validate` of lab/otel-collector:local (the same components as the contrib image uses here)."""
+    require_image("lab/otel-collector:local")
+    proc = run(
+        [
+            "docker", "run", "--rm", "--network", "none",
+            "-e", "DEPLOYMENT_ENVIRONMENT=lab",
+            "-v", f"{STACK / 'collector'}:/cfg:ro",
+            "lab/otel-collector:local", "validate", f"--config=/cfg/{name}",
+        ],
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.docker
+def test_collector_validate_rejects_a_broken_config(tmp_path: Any) -> None:
+    """The validate step really checks: an unknown exporter type fails."""
+    require_image("lab/otel-collector:local")
+    text = (STACK / "collector" / "config.jaeger-victorialogs.yaml").read_text(encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text(text.replace("otlp_grpc/jaeger", "no_such_exporter/jaeger"))
+    tmp_path.chmod(0o755)
+    (tmp_path / "broken.yaml").chmod(0o644)
+    proc = run(
+        ["docker", "run", "--rm", "--network", "none", "-v", f"{tmp_path}:/cfg:ro",
+         "lab/otel-collector:local", "validate", "--config=/cfg/broken.yaml"],
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "no_such_exporter" in proc.stdout + proc.stderr
+
+
+# == Jaeger, VictoriaLogs, Tempo, Loki ============================================================
+def test_jaeger_config_shape() -> None:
+    config = load_yaml("jaeger/config.yaml")
+    ext = config["extensions"]
+    backend = ext["jaeger_query"]["storage"]["traces"]
+    assert "memory" in ext["jaeger_storage"]["backends"][backend]
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == backend
+    assert ext["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
+    assert ext["healthcheckv2"]["http"]["endpoint"] == "0.0.0.0:13133"
+    assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+    reader = config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
+    assert reader["port"] == 8888
+
+
+@pytest.mark.docker
+def test_jaeger_validate_with_built_jaeger() -> None:
+    require_image("lab/jaeger:local")
+    proc = run(
+        ["docker", "run", "--rm", "--network", "none", "-v", f"{STACK / 'jaeger'}:/cfg:ro",
+         "lab/jaeger:local", "validate", "--config=/cfg/config.yaml"],
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_tempo_config_shape() -> None:
+    config = load_yaml("tempo/tempo.yaml")
+    assert config["server"]["http_listen_port"] == 3200
+    assert config["storage"]["trace"]["backend"] == "local"
+    assert config["storage"]["trace"]["local"]["path"].startswith("/var/tempo")
+    remote = config["metrics_generator"]["storage"]["remote_write"][0]
+    assert remote["url"] == "http://prometheus:9090/api/v1/write"
+    assert remote["send_exemplars"] is True
+    processors = config["overrides"]["defaults"]["metrics_generator"]["processors"]
+    assert set(processors) == {"service-graphs", "span-metrics"}
+    assert config["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+
+
+def test_loki_config_shape() -> None:
+    config = load_yaml("loki/loki.yaml")
+    schema = config["schema_config"]["configs"][-1]
+    assert (schema["store"], schema["schema"]) == ("tsdb", "v13")
+    limits = config["limits_config"]
+    assert limits["allow_structured_metadata"] is True
+    kept = {a for rule in limits["otlp_config"]["log_attributes"] if rule["action"] == "structured_metadata"
+            for a in rule["attributes"]}  # fmt: skip
+    assert {"trace_id", "span_id"} <= kept
+    assert config["server"]["http_listen_port"] == 3100
+    assert config["common"]["path_prefix"] == "/loki"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(
+    ("service", "args"),
+    [
+        ("tempo", ["-config.file=/cfg/tempo.yaml", "-config.verify"]),
+        ("loki", ["-config.file=/cfg/loki.yaml", "-verify-config"]),
+    ],
+)
+def test_grafana_stack_config_verify(service: str, args: list[str]) -> None:
+    """Tempo and Loki check their own config, when their (registry-only) image is present locally."""
+    env = compose_env(GF_SECURITY_ADMIN_PASSWORD=TEST_GRAFANA_PASSWORD)
+    image = compose_config(compose_files("tempo-loki", False), env)["services"][service]["image"]
+    require_image(image, hint="registry-only image: pull it where a registry is reachable")
+    proc = run(
+        ["docker", "run", "--rm", "--network", "none", "-v", f"{STACK / service}:/cfg:ro", image, *args]
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# == Grafana provisioning =========================================================================
+def test_grafana_datasources_and_correlations() -> None:
+    sources = {
+        d["uid"]: d for d in load_yaml("grafana/provisioning/datasources/datasources.yaml")["datasources"]
+    }
+    assert set(sources) == {"prometheus", "tempo", "loki"}
+    prom, tempo, loki = sources["prometheus"], sources["tempo"], sources["loki"]
+    assert prom["type"] == "prometheus" and prom["url"] == "http://prometheus:9090"
+    assert {d["datasourceUid"] for d in prom["jsonData"]["exemplarTraceIdDestinations"]} == {"tempo"}
+    assert "trace_id" in {d["name"] for d in prom["jsonData"]["exemplarTraceIdDestinations"]}
+    t = tempo["jsonData"]
+    assert t["tracesToLogsV2"]["datasourceUid"] == "loki"
+    assert "__trace.traceId" in t["tracesToLogsV2"]["query"]
+    assert t["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert t["serviceMap"]["datasourceUid"] == "prometheus"
+    field = loki["jsonData"]["derivedFields"][0]
+    assert (field["datasourceUid"], field["matcherType"], field["matcherRegex"]) == (
+        "tempo",
+        "label",
+        "trace_id",
+    )
+    # Literal `$` must be escaped as `$$` in provisioning files (Grafana expands env variables).
+    raw = (STACK / "grafana/provisioning/datasources/datasources.yaml").read_text(encoding="utf-8")
+    assert not re.search(r"(?<!\$)\$\{__", raw), "unescaped ${__...} would be expanded as an env variable"
+
+
+def test_grafana_dashboards_have_fixed_uids_and_panels(dashboards: list[dict[str, Any]]) -> None:
+    by_uid = {d["uid"]: d for d in dashboards}
+    assert set(by_uid) == {"task-manager-sli-slo", "end-to-end-tracing"}
+    assert by_uid["task-manager-sli-slo"]["title"] == "SLI/SLO — Task Manager"
+    assert by_uid["end-to-end-tracing"]["title"] == "End-to-end tracing"
+    titles = " | ".join(p.get("title", "") for p in by_uid["task-manager-sli-slo"]["panels"]).lower()
+    for wanted in ("availability", "p95", "request rate by endpoint", "error rate by endpoint",
+                   "percentiles", "database query p95 by operation", "requests by status"):  # fmt: skip
+        assert wanted in titles, wanted
+    e2e_types = {p["type"] for p in by_uid["end-to-end-tracing"]["panels"]}
+    assert {"nodeGraph", "traces", "logs"} <= e2e_types
+    provider = load_yaml("grafana/provisioning/dashboards/dashboards.yaml")["providers"][0]
+    assert provider["options"]["path"] == "/etc/lab/grafana/dashboards"
+
+
+# == Compose ======================================================================================
+COMBINATIONS = [(s, local) for s in (None, *STORE_SETS) for local in (False, True)]
+HOST_PORTS = {
+    "frontend": {8080},
+    "backend": {5000},
+    "otel-collector": {4317, 4318, 13133, 8888},
+    "prometheus": {9090},
+    "jaeger": {16686},
+    "victorialogs": {9428},
+    "tempo": {3200},
+    "loki": {3100},
+    "grafana": {3000},
+}
+# What stack/images/build.sh can build here; Tempo, Loki and Grafana always come from a registry.
+LOCAL_BUILDABLE = {"frontend", "backend", "otel-collector", "prometheus", "jaeger", "victorialogs"}
+SERVICES = {
+    None: {"frontend", "backend", "otel-collector", "prometheus"},
+    "jaeger-victorialogs": {"frontend", "backend", "otel-collector", "prometheus", "jaeger", "victorialogs"},
+    "tempo-loki": {"frontend", "backend", "otel-collector", "prometheus", "tempo", "loki", "grafana"},
+}
+
+
+def _env_for(store_set: str | None, **extra: str) -> dict[str, str]:
+    if store_set == "tempo-loki":
+        extra.setdefault("GF_SECURITY_ADMIN_PASSWORD", TEST_GRAFANA_PASSWORD)
+    return compose_env(**extra)
+
+
+def _id(combo: tuple[str | None, bool]) -> str:
+    return f"{combo[0] or 'base'}{'+local' if combo[1] else ''}"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=_id)
+def test_compose_config_quiet(combo: tuple[str | None, bool]) -> None:
+    """`docker-compose config -q` (Debian's 1.29) accepts every combination of files."""
+    store_set, local = combo
+    proc = run_compose(["config", "-q"], compose_files(store_set, local), _env_for(store_set))
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=_id)
+def test_compose_config_quiet_v2(combo: tuple[str | None, bool]) -> None:
+    if not compose_v2_available():
+        pytest.skip("compose v2 is not installed here (no `docker compose` plugin, LAB_COMPOSE_V2 unset)")
+    store_set, local = combo
+    proc = run_compose(["config", "-q"], compose_files(store_set, local), _env_for(store_set), v2=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=_id)
+def test_compose_services_ports_health_and_volumes(combo: tuple[str | None, bool]) -> None:
+    store_set, local = combo
+    config = compose_config(compose_files(store_set, local), _env_for(store_set))
+    services = config["services"]
+    expected = set(SERVICES[store_set])
+    if local and store_set is None:
+        expected |= {"jaeger", "victorialogs"}  # compose.local-images.yaml names their images too
+    if local and store_set == "tempo-loki":
+        expected |= {"jaeger", "victorialogs"}
+    assert set(services) == expected
+    for name, svc in services.items():
+        if name not in SERVICES[store_set]:
+            continue
+        assert "container_name" not in svc, name
+        test = svc["healthcheck"]["test"]
+        assert test[:2] == ["CMD", "/lab-healthcheck"] and test[2].startswith("http://127.0.0.1:"), (
+            name,
+            test,
+        )
+        mounts = [v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in svc["volumes"]]
+        assert any(m.endswith("healthcheck/bin/lab-healthcheck:/lab-healthcheck:ro") or
+                   "/lab-healthcheck" in m for m in mounts), (name, mounts)  # fmt: skip
+        published = set()
+        for port in svc.get("ports", []):
+            text = (
+                port
+                if isinstance(port, str)
+                else f"{port.get('host_ip')}:{port.get('published')}:{port['target']}"
+            )
+            host_ip, host_port = text.split(":")[0], int(text.split(":")[1])
+            assert host_ip == "127.0.0.1", (name, text)
+            published.add(host_port)
+        assert published == HOST_PORTS[name], (name, published)
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert cond["condition"] == "service_healthy", (name, dep)
+        if local and name in LOCAL_BUILDABLE:
+            assert svc["image"].startswith("lab/") and svc["image"].endswith(":local"), (name, svc["image"])
+        else:
+            assert svc["image"].startswith(("docker.io/", "obslab/")), (name, svc["image"])
+    assert services["backend"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    assert services["backend"]["environment"]["DATABASE_URL"] == "sqlite:////app/data/tasks.db"
+    assert services["frontend"]["depends_on"]["backend"]["condition"] == "service_healthy"
+    assert services["backend"]["depends_on"]["otel-collector"]["condition"] == "service_healthy"
+
+    state = {
+        "backend": "/app/data",
+        "prometheus": "/prometheus",
+        "victorialogs": "/victoria-logs-data",
+        "tempo": "/var/tempo",
+        "loki": "/loki",
+        "grafana": "/var/lib/grafana",
+    }
+    for name, target in state.items():
+        if name in SERVICES[store_set]:
+            named = [
+                v for v in services[name]["volumes"] if isinstance(v, str) and v.endswith(f":{target}:rw")
+            ]
+            assert named and not named[0].startswith("/"), (name, services[name]["volumes"])
+            assert named[0].split(":")[0] in config["volumes"], name
+
+
+@pytest.mark.parametrize("store_set", STORE_SETS)
+def test_compose_store_set_points_collector_and_prometheus_at_its_files(store_set: str) -> None:
+    services = compose_config(compose_files(store_set, False), _env_for(store_set))["services"]
+    collector_cmd = " ".join(services["otel-collector"]["command"])
+    assert f"/etc/lab/collector/config.{store_set}.yaml" in collector_cmd
+    prom_cmd = services["prometheus"]["command"]
+    assert f"--config.file=/etc/lab/prometheus/prometheus.{store_set}.yml" in prom_cmd
+    base_cmd = compose_config(compose_files(None, False), _env_for(None))["services"]["prometheus"]["command"]
+    # Same flags as the base file except the config file.
+    assert [a for a in prom_cmd if not a.startswith("--config.file")] == [
+        a for a in base_cmd if not a.startswith("--config.file")
+    ]
+    for flag in ("--enable-feature=exemplar-storage", "--web.enable-remote-write-receiver"):
+        assert flag in prom_cmd
+    assert set(services["otel-collector"]["depends_on"]) == (
+        {"jaeger", "victorialogs"} if store_set == "jaeger-victorialogs" else {"tempo", "loki"}
+    )
+
+
+def test_prometheus_flags_accepted_by_host_prometheus() -> None:
+    """The compose flags parse on Debian's Prometheus 2.42 (the binary of lab/prometheus:local)."""
+    prometheus = require_tool("prometheus")
+    flags = compose_config(compose_files(None, False), _env_for(None))["services"]["prometheus"]["command"]
+    proc = run([prometheus, *[f for f in flags if not f.startswith("--config.file")], "--help"])
+    # --help exits 0 only when every other flag parsed.
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_compose_grafana_password_has_no_default() -> None:
+    proc = run_compose(["config", "-q"], compose_files("tempo-loki", False), compose_env())
+    assert proc.returncode != 0
+    assert "GF_SECURITY_ADMIN_PASSWORD" in proc.stderr
+    text = (STACK / "compose.tempo-loki.yaml").read_text(encoding="utf-8")
+    assert re.search(r"GF_SECURITY_ADMIN_PASSWORD:\s*\$\{GF_SECURITY_ADMIN_PASSWORD:\?", text)
+    env = compose_config(compose_files("tempo-loki", False), _env_for("tempo-loki"))["services"]["grafana"][
+        "environment"
+    ]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == TEST_GRAFANA_PASSWORD
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+def test_compose_files_have_no_version_name_or_container_name() -> None:
+    for path in sorted(STACK.glob("compose*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert "version" not in data and "name" not in data, path.name
+        for name, svc in (data.get("services") or {}).items():
+            assert "container_name" not in svc, (path.name, name)
+
+
+def test_compose_bind_address_and_mirror_are_overridable() -> None:
+    env = _env_for(
+        "jaeger-victorialogs", LAB_BIND_ADDRESS="0.0.0.0", LAB_REGISTRY_MIRROR="mirror.example:5000"
+    )
+    services = compose_config(compose_files("jaeger-victorialogs", False), env)["services"]
+    assert services["jaeger"]["image"].startswith("mirror.example:5000/jaegertracing/jaeger:")
+    assert services["prometheus"]["image"].startswith("mirror.example:5000/prom/prometheus:")
+    ports = services["frontend"]["ports"][0]
+    text = ports if isinstance(ports, str) else f"{ports.get('host_ip')}:{ports.get('published')}"
+    assert text.startswith("0.0.0.0:8080")
+
+
+def test_local_images_never_pull() -> None:
+    data = yaml.safe_load((STACK / "compose.local-images.yaml").read_text(encoding="utf-8"))
+    for name, svc in data["services"].items():
+        assert svc["image"] == f"lab/{name}:local"
+        assert svc["pull_policy"] == "never", name
