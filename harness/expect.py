@@ -7,14 +7,13 @@ Steps call these; the logic lives here where unit tests can reach it.
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness import evidence
+from harness.dashboards import load_dashboards, promql_queries, substitute_variables
 from harness.lab import Lab
 from harness.signals.model import LogRecord, Span, Trace
 from harness.waiting import GiveUp, NotYet, eventually
@@ -234,45 +233,21 @@ def exemplar_for_trace(lab: Lab, metric: str, trace_id: str, *, timeout: float =
 
 # ----------------------------------------------------------------------------------- dashboards
 
-_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?\}?")
-_GRAFANA_RANGES = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m", "__range_s": "300"}
-
 
 def dashboard_queries(dashboards_dir: Path) -> list[tuple[str, str, str]]:
-    """(dashboard uid, panel title, PromQL) of every Prometheus target of every panel."""
-    out: list[tuple[str, str, str]] = []
-    for path in sorted(dashboards_dir.glob("*.json")):
-        board = json.loads(path.read_text())
-        for panel in _panels(board.get("panels", [])):
-            for t in panel.get("targets", []):
-                ds = t.get("datasource") or panel.get("datasource") or {}
-                uid = ds.get("uid") if isinstance(ds, dict) else ds
-                if t.get("expr") and uid in (None, "prometheus", "${datasource}", "$datasource"):
-                    out.append((board.get("uid", path.stem), panel.get("title", "?"), t["expr"]))
-    return out
-
-
-def _panels(panels: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    for p in panels:
-        yield p
-        yield from _panels(p.get("panels", []))
-
-
-def concrete_promql(expr: str) -> str:
-    """Replace Grafana's interval macros with fixed windows and template variables with ``.*``."""
-
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return _GRAFANA_RANGES.get(name, ".*")
-
-    return _VARIABLE.sub(sub, expr)
+    """(dashboard uid, panel title, concrete PromQL) of every Prometheus query of every panel."""
+    return [
+        (q.dashboard_uid, q.panel_title, substitute_variables(q.expr, board))
+        for board in load_dashboards(dashboards_dir)
+        for q in promql_queries(board)
+    ]
 
 
 def queries_return_data(lab: Lab, queries: list[tuple[str, str, str]], *, timeout: float = 60) -> None:
     def check() -> None:
         empty = []
         for uid, title, expr in queries:
-            if not lab.prometheus.query(concrete_promql(expr)):
+            if not lab.prometheus.query(expr):
                 empty.append(f"{uid}/{title}: {expr}")
         if empty:
             raise NotYet(f"{len(empty)} of {len(queries)} queries return no data: {empty}")

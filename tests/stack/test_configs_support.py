@@ -12,18 +12,22 @@ pythonpath; tests/ needs no __init__.py for that).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from harness.dashboards import (  # noqa: F401 - re-exported for the config tests
+    BUILTIN_VARIABLES,
+    PanelQuery,
+    promql_queries,
+    substitute_variables,
+)
+from harness.dashboards import load_dashboards as _load_dashboards
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "stack"
@@ -33,93 +37,9 @@ STORE_SETS = ("jaeger-victorialogs", "tempo-loki")
 TEST_GRAFANA_PASSWORD = "config-test-only"
 
 
-# -- Grafana dashboards -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PanelQuery:
-    dashboard_uid: str
-    panel_title: str
-    ref_id: str
-    expr: str
-
-
-def _iter_panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for panel in panels:
-        yield panel
-        # Collapsed rows keep their panels inside the row.
-        yield from _iter_panels(panel.get("panels") or [])
-
-
-def _datasource_uid(ds: Any) -> str | None:
-    if isinstance(ds, dict):
-        return ds.get("uid")
-    if isinstance(ds, str):
-        return ds
-    return None
-
-
-def promql_queries(dashboard: dict[str, Any], prometheus_uid: str = "prometheus") -> list[PanelQuery]:
-    """Every Prometheus expression of the dashboard (targets whose data source, or whose panel's data
-    source when the target names none, is the Prometheus data source), in panel order."""
-    found: list[PanelQuery] = []
-    for panel in _iter_panels(dashboard.get("panels") or []):
-        panel_ds = _datasource_uid(panel.get("datasource"))
-        for target in panel.get("targets") or []:
-            ds = _datasource_uid(target.get("datasource")) or panel_ds
-            expr = target.get("expr")
-            if ds == prometheus_uid and isinstance(expr, str) and expr.strip():
-                found.append(
-                    PanelQuery(
-                        dashboard_uid=dashboard.get("uid", "?"),
-                        panel_title=panel.get("title", "?"),
-                        ref_id=target.get("refId", "?"),
-                        expr=expr,
-                    )
-                )
-    return found
-
-
-# Grafana's built-in interval variables, replaced by fixed values a plain Prometheus query accepts.
-BUILTIN_VARIABLES = {
-    "__rate_interval": "1m",
-    "__interval": "15s",
-    "__interval_ms": "15000",
-    "__range": "5m",
-    "__range_s": "300",
-    "__range_ms": "300000",
-    "__auto": "1m",
-}
-
-
-def _variable_value(var: dict[str, Any]) -> str:
-    """The value a dashboard variable stands for in a test query: "All" -> its allValue (or .*)."""
-    current = var.get("current") or {}
-    value = current.get("value")
-    if isinstance(value, list):
-        value = value[0] if len(value) == 1 else "|".join(value)
-    if var.get("includeAll") and (value in (None, "", "$__all") or value == ["$__all"]):
-        return var.get("allValue") or ".*"
-    if value in (None, ""):
-        return ".*"
-    return str(value)
-
-
-def substitute_variables(expr: str, dashboard: dict[str, Any] | None = None) -> str:
-    """Replace $var, ${var} and ${var:format} of the dashboard's variables and Grafana's built-ins."""
-    values = dict(BUILTIN_VARIABLES)
-    for var in ((dashboard or {}).get("templating") or {}).get("list") or []:
-        if var.get("name"):
-            values[var["name"]] = _variable_value(var)
-
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return values.get(name, match.group(0))
-
-    # Longest names first is implicit: \w+ is greedy, so $__interval_ms is not read as $__interval.
-    return re.sub(r"\$\{(\w+)(?::[^}]*)?\}|\$(\w+)", repl, expr)
-
-
+# -- Grafana dashboards: the harness's reader (one way to do it) -----------------------------------
 def load_dashboards() -> list[dict[str, Any]]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(DASHBOARDS.glob("*.json"))]
+    return _load_dashboards(DASHBOARDS)
 
 
 # -- tools ----------------------------------------------------------------------------------------
