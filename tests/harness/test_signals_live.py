@@ -166,8 +166,14 @@ def test_jaeger_reads_back_an_otlp_trace(jaeger_urls):
     trace_id, caller = new_trace_id(), new_span_id()
     ids = (new_span_id(), new_span_id(), new_span_id())
     payload = _otlp_trace(service, trace_id, caller, ids)
-    response = session().post(jaeger_urls[4318] + "/v1/traces", json=payload)
-    assert response.status_code == 200, response.text
+    http = session()
+
+    def accepted() -> None:  # the OTLP receiver may open a moment after the query API
+        response = http.post(jaeger_urls[4318] + "/v1/traces", json=payload)
+        if response.status_code != 200:
+            raise NotYet(f"OTLP/HTTP answered {response.status_code}: {response.text[:200]}")
+
+    eventually(accepted, timeout=30, describe="Jaeger's OTLP receiver to accept the trace", interval=0.5)
 
     def complete() -> Any:
         trace = store.get_trace(trace_id)
