@@ -23,6 +23,7 @@ pytest_plugins = [
     "steps.correlation",
     "steps.failure",
     "steps.security",
+    "steps.vm",
 ]
 
 _RUN_KEY = pytest.StashKey[LabLifecycle]()

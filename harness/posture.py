@@ -57,7 +57,7 @@ def only_documented_ports(lab: Lab) -> None:
         f"{s}:{p}"
         for s, ports in published.items()
         for p in ports
-        if not host.socket(f"tcp://{address}:{p}").is_listening
+        if not host.socket(f"tcp://{address}:{lab.target.host_port(p)}").is_listening
     ]
     assert not not_listening, f"published ports nobody listens on at {address}: {not_listening}"
 

@@ -31,7 +31,7 @@ def static_skip_reason(config: LabConfig, tags: set[str]) -> str | None:
             f"@grafana needs Grafana, which the {config.stores} store set does not have "
             "(use --stores tempo-loki)"
         )
-    if "vm" in tags and config.target not in ("vagrant",):
+    if "vm" in tags and config.target not in ("vagrant", "auto"):  # auto: decided at run time
         return f"@vm needs a VM: the target is {config.target} (use --target vagrant)"
     return None
 

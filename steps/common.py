@@ -13,9 +13,14 @@ from harness.traffic import ok
 
 
 @pytest.fixture
-def lab(lab_run: LabLifecycle, ctx: ScenarioContext) -> Lab:
+def lab(lab_run: LabLifecycle, ctx: ScenarioContext, request: pytest.FixtureRequest) -> Lab:
     """The running lab; scenarios the target cannot serve are skipped here with the reason."""
-    the_lab = lab_run.get()
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if lab_run.lab is None and capture is not None:
+        with capture.global_and_fixture_disabled():  # bringing the lab up takes minutes: show progress
+            the_lab = lab_run.get()
+    else:
+        the_lab = lab_run.get()
     reason = runtime_skip_reason(the_lab.target.capabilities, the_lab.target.name, ctx.markers)
     if reason:
         pytest.skip(reason)

@@ -31,7 +31,7 @@ __all__ = [
 TARGET_CLASSES: dict[str, str] = {
     "docker": "harness.targets.docker:DockerTarget",
     "existing": "harness.targets.existing:ExistingTarget",
-    # "vagrant": "harness.targets.vagrant:VagrantTarget",  # issue 5: uncomment when the class exists
+    "vagrant": "harness.targets.vagrant:VagrantTarget",
 }
 
 PROBE_TIMEOUT = 20.0

@@ -116,6 +116,11 @@ class Target(abc.ABC):
 
         return urlsplit(self.endpoints().frontend).hostname or "127.0.0.1"
 
+    def host_port(self, port: int) -> int:
+        """Where a published port is reached from the harness (a VM's ports may be forwarded with an
+        offset); the same port by default."""
+        return port
+
     def testinfra_host(self, service: str | None = None) -> str:
         """A pytest-testinfra connection string for a service's container (or the host/VM)."""
         raise NotImplementedError(f"target {self.name!r} has no testinfra backend")

@@ -51,8 +51,6 @@ def clean_env(monkeypatch, tmp_path) -> None:
         (["launch"], "invalid choice: 'launch'"),
         (["down", "--vols"], "unrecognized arguments: --vols"),
         (["images", "build", "--only"], "expected at least one argument"),
-        (["--target", "vagrant", "status"], "not available yet: the vagrant target (issue 5)"),
-        (["box", "build"], "not available yet: the vagrant target (issue 5)"),
         (["images"], "`lab images` needs an action"),
     ],
 )

@@ -55,9 +55,12 @@ def test_explicit_target_wins() -> None:
     assert reason == "chosen explicitly (--target or LAB_TARGET=docker)"
 
 
-def test_vagrant_is_not_available_yet() -> None:
-    with pytest.raises(ConfigError, match=r"not available yet: the vagrant target \(issue 5\)"):
-        choose(LabConfig(target="vagrant"), QUIET)
+def test_vagrant_is_registered_and_unknown_targets_are_not() -> None:
+    from harness.targets.vagrant import VagrantTarget
+
+    target, reason = choose(LabConfig(target="vagrant"), QUIET)
+    assert isinstance(target, VagrantTarget)
+    assert reason == "chosen explicitly (--target or LAB_TARGET=vagrant)"
     with pytest.raises(ConfigError, match="target 'k8s' is not known"):
         targets.target_class("k8s")
 
@@ -70,10 +73,11 @@ def test_auto_with_a_lab_host_is_existing() -> None:
 
 @pytest.mark.docker
 @pytest.mark.skipif(not _engine(), reason="no Docker engine answers")
-def test_auto_falls_back_to_docker_and_says_why() -> None:
+def test_auto_falls_back_to_docker_and_says_why(monkeypatch) -> None:
+    monkeypatch.setattr(targets, "vagrant_usable", lambda timeout=20: (False, "vagrant is not on PATH"))
     target, reason = choose(LabConfig(), QUIET)
     assert target.name == "docker"
-    assert reason.startswith("auto: vagrant target not available in this version; the Docker engine answers")
+    assert reason.startswith("auto: vagrant is not on PATH; the Docker engine answers")
 
 
 def test_registering_vagrant_is_one_line(monkeypatch) -> None:
