@@ -71,7 +71,9 @@ class LabLifecycle:
         self.out = out or sys.stderr
         self.target: Target | None = None
         self.reason = ""
-        self.was_running = False
+        # Until the check below has answered, assume the lab is not ours: an interrupted check must
+        # never lead to destroying a lab that was running before the run.
+        self.was_running = True
         self.lab: Lab | None = None
         self._failure: BaseException | None = None
         self._finished = False

@@ -81,6 +81,20 @@ def test_destroy_policy(policy: str, passed: bool, was_running: bool, destroyed:
     assert f"LAB_DESTROY={policy}" in out.getvalue() or was_running
 
 
+def test_an_interrupted_running_check_never_destroys(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Interrupted(RecordingTarget):
+        def is_running(self) -> bool:
+            raise KeyboardInterrupt
+
+    target = Interrupted(running=True)
+    monkeypatch.setattr("harness.lab.choose", lambda config: (target, "test"))
+    life = LabLifecycle(LabConfig(destroy="always"), out=io.StringIO())
+    with pytest.raises(KeyboardInterrupt):
+        life.get()
+    life.finish(passed=False)
+    assert "down volumes=True" not in target.calls
+
+
 def test_a_failed_start_is_remembered_not_retried_per_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
