@@ -159,6 +159,36 @@ def prom_reaches(
     return eventually(check, timeout=timeout, describe=describe, interval=1.0)
 
 
+def app_counter(lab: Lab, metric: str, labels: dict[str, str]) -> float:
+    """Sum of a counter's samples with these labels, read from the app's own /metrics right now."""
+    wanted = [f'{k}="{v}"' for k, v in labels.items()]
+    total = 0.0
+    for line in lab.backend.metrics_text().splitlines():
+        if line.startswith(metric + "{") and all(w in line.split("}")[0] for w in wanted):
+            total += float(line.rsplit("}", 1)[1].split()[0])
+    return total
+
+
+def settled_counter(lab: Lab, metric: str, labels: dict[str, str], *, timeout: float = 30) -> float:
+    """The counter's value once Prometheus has scraped everything the app has counted so far.
+
+    Noting a Prometheus value right after other traffic would note a stale one (the next scrape
+    brings the rest), and "grew by exactly N" would then see more than N.
+    """
+    matchers = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    promql = f"sum({metric}{{{matchers}}})"
+    target = app_counter(lab, metric, labels)
+    value = prom_reaches(
+        lab,
+        promql,
+        lambda v: v >= target,
+        timeout=timeout,
+        describe=f"Prometheus to catch up with the app's {metric} ({target:g})",
+    )
+    evidence.attach("query", f"{promql} settled", app=target, prometheus=value)
+    return value
+
+
 def counter_grew_by(lab: Lab, promql: str, before: float, delta: float, *, timeout: float = 30) -> float:
     """Wait for ``before + delta`` exactly; more than that fails at once (the count must be exact)."""
     target = before + delta

@@ -16,7 +16,7 @@ def _requests_to(endpoint: str) -> str:
 
 @given(parsers.parse('I note the Prometheus value of requests to "{endpoint}"'))
 def note_requests(lab: Lab, ctx: ScenarioContext, endpoint: str) -> None:
-    ctx.noted[endpoint] = expect.prom_value(lab, _requests_to(endpoint))
+    ctx.noted[endpoint] = expect.settled_counter(lab, "http_requests_total", {"endpoint": endpoint})
 
 
 @when(parsers.parse("I create {n:d} tasks through the front"))

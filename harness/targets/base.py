@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from harness.config import LabConfig
 from harness.errors import LabError
@@ -138,3 +139,42 @@ class Target(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients; default nothing."""
+
+
+class EngineBackedTarget(Target):
+    """A target whose services are containers of one Docker engine (local, or in a VM over SSH):
+    service control is the engine's, whatever the target does to bring the lab up."""
+
+    @property
+    @abc.abstractmethod
+    def engine(self) -> Any:
+        """What controls the containers: ``EngineControl`` (Docker SDK) or ``SshEngine`` (CLI over SSH)."""
+
+    def restart(self, service: str) -> None:
+        self.engine.restart(service)
+
+    def stop(self, service: str) -> None:
+        self.engine.stop(service)
+
+    def start(self, service: str) -> None:
+        self.engine.start(service)
+
+    def exec(self, service: str, command: list[str]) -> ExecResult:
+        return self.engine.exec(service, command)
+
+    def container_ids(self) -> dict[str, str]:
+        return self.engine.container_ids()
+
+    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
+        """After a restart/start: until that service is running and healthy again."""
+        from harness.errors import LabError
+        from harness.waiting import WaitTimeout
+
+        try:
+            self.engine.wait_running(service, timeout)
+        except WaitTimeout as exc:
+            raise LabError(str(exc)) from None
+
+    def published_ports(self) -> dict[str, set[int]]:
+        """Ports the lab's containers publish on their engine's host."""
+        return self.engine.published_ports()

@@ -28,8 +28,8 @@ from harness.compose import (
 from harness.config import LabConfig
 from harness.errors import LabError
 from harness.progress import Display
-from harness.targets.base import Endpoints, ExecResult, Target
-from harness.waiting import NotYet, WaitTimeout, eventually
+from harness.targets.base import Endpoints, EngineBackedTarget, ExecResult
+from harness.waiting import NotYet, eventually
 
 WAIT_TIMEOUT = 300.0  # cold start of every service on a 2-core host
 
@@ -191,7 +191,7 @@ class EngineControl:
                 self._client = None
 
 
-class DockerTarget(Target):
+class DockerTarget(EngineBackedTarget):
     """The lab on the local Docker engine (``DOCKER_HOST`` or the default socket)."""
 
     name = "docker"
@@ -211,6 +211,10 @@ class DockerTarget(Target):
         self._plan_given = plan is not None
         self._compose: Compose | None = None
         self.control = EngineControl(lambda: docker_client(), config.project, where="the local Docker engine")
+
+    @property
+    def engine(self) -> EngineControl:
+        return self.control
 
     # deploy ----------------------------------------------------------------------------------
     def plan(self) -> deploy.DeployPlan:
@@ -294,30 +298,12 @@ class DockerTarget(Target):
         return Endpoints.for_host(self.host, self.name, self.config.stores)
 
     # service control -------------------------------------------------------------------------
-    def restart(self, service: str) -> None:
-        self.control.restart(service)
 
-    def stop(self, service: str) -> None:
-        self.control.stop(service)
 
-    def start(self, service: str) -> None:
-        self.control.start(service)
 
-    def exec(self, service: str, command: list[str]) -> ExecResult:
-        return self.control.exec(service, command)
 
-    def container_ids(self) -> dict[str, str]:
-        return self.control.container_ids()
 
-    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
-        """After a restart/start: until that service is running and healthy again."""
-        try:
-            self.control.wait_running(service, timeout)
-        except WaitTimeout as exc:
-            raise LabError(str(exc)) from None
 
-    def published_ports(self) -> dict[str, set[int]]:
-        return self.control.published_ports()
 
     def published_address(self) -> str:
         return self.control.published_address(self.host)

@@ -17,7 +17,7 @@ from harness.config import STORE_SETS, LabConfig
 from harness.errors import ConfigError, LabError
 from harness.http import session
 from harness.progress import Display
-from harness.targets.base import Endpoints, ExecResult, NotSupported, Target
+from harness.targets.base import Endpoints, EngineBackedTarget, NotSupported
 from harness.targets.docker import EngineControl
 from harness.waiting import NotYet, WaitTimeout, eventually
 
@@ -83,7 +83,7 @@ def split_host(lab_host: str) -> tuple[str, str]:
     return scheme, host
 
 
-class ExistingTarget(Target):
+class ExistingTarget(EngineBackedTarget):
     name = "existing"
 
     def __init__(self, config: LabConfig, display: Display | None = None):
@@ -199,27 +199,14 @@ class ExistingTarget(Target):
             return "target existing: the lab already runs; the harness does not deploy it"
         return f"target existing has no {capability!r} capability"
 
-    def restart(self, service: str) -> None:
-        self._require_control().restart(service)
-
-    def stop(self, service: str) -> None:
-        self._require_control().stop(service)
-
-    def start(self, service: str) -> None:
-        self._require_control().start(service)
-
-    def exec(self, service: str, command: list[str]) -> ExecResult:
-        return self._require_control().exec(service, command)
-
-    def container_ids(self) -> dict[str, str]:
-        return self._require_control().container_ids()
+    @property
+    def engine(self) -> EngineControl:
+        """Service control, only when ``LAB_DOCKER_HOST`` reaches the engine that runs the lab."""
+        return self._require_control()
 
     def is_running(self) -> bool:
         """Always: the lab is not ours, so a run never destroys it."""
         return True
-
-    def published_ports(self) -> dict[str, set[int]]:
-        return self._require_control().published_ports()
 
     def testinfra_host(self, service: str | None = None) -> str:
         """``docker://`` only when the lab's engine is this machine's (testinfra runs the docker CLI)."""

@@ -46,7 +46,7 @@ from harness.config import LabConfig
 from harness.errors import ConfigError, LabError
 from harness.progress import Display, run
 from harness.remote import Remote, images_to_send, local_image_ids, remote_image_ids, ssh_options
-from harness.targets.base import Endpoints, ExecResult, Target
+from harness.targets.base import Endpoints, EngineBackedTarget, ExecResult
 from harness.vagrant import NOT_CREATED, RUNNING, Vagrant, interrupts_deferred
 from harness.waiting import NotYet, WaitTimeout, eventually, scaled
 
@@ -410,7 +410,7 @@ class Timings:
         self.phases[name] = round(self.phases.get(name, 0.0) + seconds, 1)
 
 
-class VagrantTarget(Target):
+class VagrantTarget(EngineBackedTarget):
     """The lab in the libvirt VM ``lab`` of the repository's Vagrantfile."""
 
     name = "vagrant"
@@ -951,31 +951,12 @@ class VagrantTarget(Target):
             return self.engine.status()
 
     # service control -----------------------------------------------------------------------------------
-    def restart(self, service: str) -> None:
-        self.engine.restart(service)
 
-    def stop(self, service: str) -> None:
-        self.engine.stop(service)
 
-    def start(self, service: str) -> None:
-        self.engine.start(service)
 
-    def exec(self, service: str, command: list[str]) -> ExecResult:
-        return self.engine.exec(service, command)
 
-    def container_ids(self) -> dict[str, str]:
-        return self.engine.container_ids()
 
-    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
-        """After a restart/start: until that service is running and healthy again."""
-        try:
-            self.engine.wait_running(service, timeout)
-        except WaitTimeout as exc:
-            raise LabError(str(exc)) from None
 
-    def published_ports(self) -> dict[str, set[int]]:
-        """Ports the containers publish on the VM (the documented ones; forwarded 1:1 plus the offset)."""
-        return self.engine.published_ports()
 
     def published_address(self) -> str:
         return urlsplit(self.endpoints().frontend).hostname or "127.0.0.1"

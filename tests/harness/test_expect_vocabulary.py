@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness import expect
+from harness.signals.app import AppClient
 from harness.signals.model import LogRecord, LogStore, Span, Trace, TraceStore
 from harness.signals.prometheus import PrometheusClient
 from harness.signals.testing import FakeServer, Recorded, Reply
@@ -263,3 +264,31 @@ def test_prometheus_error_is_not_mistaken_for_no_data(prom: FakeServer) -> None:
     prom.route("GET", "/api/v1/query", bad)
     with pytest.raises(Exception, match="parse error at char 5"):
         expect.prom_value(lab_with(prom), "sum(")
+
+
+def test_settled_counter_waits_until_prometheus_has_what_the_app_counted(prom: FakeServer) -> None:
+    app = FakeServer()
+    app.route(
+        "GET",
+        "/metrics",
+        Reply(
+            body=(
+                "# TYPE http_requests_total counter\n"
+                'http_requests_total{method="POST",endpoint="create_task",status_code="201"} 6.0\n'
+                'http_requests_total{method="POST",endpoint="create_task",status_code="400"} 1.0\n'
+                'http_requests_total{method="GET",endpoint="get_all_tasks",status_code="200"} 9.0\n'
+            )
+        ),
+    )
+    app.start()
+    try:
+        scrapes = iter(["5", "5", "7"])  # Prometheus lags a scrape behind the app
+        prom.route("GET", "/api/v1/query", lambda r: Reply(body=vector(({}, next(scrapes)))))
+        lab = lab_with(prom, backend=AppClient(app.url))
+        assert expect.app_counter(lab, "http_requests_total", {"endpoint": "create_task"}) == 7.0
+        assert (
+            expect.settled_counter(lab, "http_requests_total", {"endpoint": "create_task"}, timeout=10) == 7.0
+        )
+        assert prom.last("/api/v1/query").param("query") == 'sum(http_requests_total{endpoint="create_task"})'
+    finally:
+        app.stop()
