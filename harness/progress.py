@@ -210,9 +210,9 @@ def run(
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        _kill_group(proc)
+        kill_group(proc)
     except BaseException:  # Ctrl-C: do not leave the child running
-        _kill_group(proc)
+        kill_group(proc)
         raise
     reader.join(timeout=5)
     result = CommandResult(
@@ -226,7 +226,8 @@ def run(
     return result
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """End a process started with ``start_new_session=True`` and all its children (TERM, then KILL)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)

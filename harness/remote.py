@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness import evidence
 from harness.errors import LabError
-from harness.progress import CommandResult, run
+from harness.progress import CommandResult, kill_group, run
 from harness.waiting import scaled
 
 SSH_TIMEOUT = 120.0
@@ -186,8 +186,8 @@ class Remote:
 
         def watchdog() -> None:
             timed_out.set()
-            _kill(sender)
-            _kill(receiver)
+            kill_group(sender)
+            kill_group(receiver)
 
         timer = threading.Timer(budget, watchdog)
         timer.daemon = True
@@ -226,8 +226,8 @@ class Remote:
             sender.wait(timeout=max(1.0, budget - (time.monotonic() - started)))
             receiver.wait(timeout=max(1.0, budget - (time.monotonic() - started)))
         except BaseException:
-            _kill(sender)
-            _kill(receiver)
+            kill_group(sender)
+            kill_group(receiver)
             raise
         finally:
             timer.cancel()
@@ -258,21 +258,6 @@ class Remote:
     def close_master(self, timeout: float = 15.0) -> None:
         """End the multiplexing master of this host/user, if any (before the VM goes away)."""
         run([*self.ssh_base(), "-O", "exit", self.host], timeout=timeout, record=False)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(timeout=5)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # --- images ---------------------------------------------------------------------------------------

@@ -34,7 +34,32 @@ from harness.waiting import NotYet, eventually
 WAIT_TIMEOUT = 300.0  # cold start of every service on a 2-core host
 
 
-class EngineControl:
+class ContainerViews:
+    """What service control derives from one listing of the project's containers (``infos()``)."""
+
+    def infos(self) -> list[ContainerInfo]:
+        raise NotImplementedError
+
+    def container_ids(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for info in self.infos():
+            out.setdefault(info.service, info.id)
+        return out
+
+    def status(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for info in self.infos():
+            out.setdefault(info.service, info.state_text)
+        return out
+
+    def published_ports(self) -> dict[str, set[int]]:
+        out: dict[str, set[int]] = {}
+        for info in self.infos():
+            out.setdefault(info.service, set()).update(port for _, port in info.published)
+        return out
+
+
+class EngineControl(ContainerViews):
     """restart/stop/start/exec of one compose project's services in one Docker engine, by labels."""
 
     def __init__(self, client_factory: Callable[[], Any], project: str, where: str = "the local engine"):
@@ -130,23 +155,6 @@ class EngineControl:
         )
         return ExecResult(exit_code=exit_code, output=text)
 
-    def container_ids(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for info in self.infos():
-            out.setdefault(info.service, info.id)
-        return out
-
-    def status(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for info in self.infos():
-            out.setdefault(info.service, info.state_text)
-        return out
-
-    def published_ports(self) -> dict[str, set[int]]:
-        out: dict[str, set[int]] = {}
-        for info in self.infos():
-            out.setdefault(info.service, set()).update(port for _, port in info.published)
-        return out
 
     def published_address(self, default: str = "127.0.0.1") -> str:
         """The one host address ports are bound to (a wildcard bind is reached on loopback)."""

@@ -47,6 +47,7 @@ from harness.errors import ConfigError, LabError
 from harness.progress import Display, run
 from harness.remote import Remote, images_to_send, local_image_ids, remote_image_ids, ssh_options
 from harness.targets.base import Endpoints, EngineBackedTarget, ExecResult
+from harness.targets.docker import ContainerViews
 from harness.vagrant import NOT_CREATED, RUNNING, Vagrant, interrupts_deferred
 from harness.waiting import NotYet, WaitTimeout, eventually, scaled
 
@@ -250,7 +251,7 @@ def infos_from_inspect(text: str) -> list[ContainerInfo]:
     return sorted(infos, key=lambda i: (i.service, i.name))
 
 
-class SshEngine:
+class SshEngine(ContainerViews):
     """restart/stop/start/exec/status of one compose project in the VM's engine: ``docker`` over ssh.
 
     Same interface as :class:`harness.targets.docker.EngineControl` (which needs a Docker SDK
@@ -367,23 +368,6 @@ class SshEngine:
         )
         return ExecResult(exit_code=result.exit_code, output=result.output)
 
-    def container_ids(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for info in self.infos():
-            out.setdefault(info.service, info.id)
-        return out
-
-    def status(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for info in self.infos():
-            out.setdefault(info.service, info.state_text)
-        return out
-
-    def published_ports(self) -> dict[str, set[int]]:
-        out: dict[str, set[int]] = {}
-        for info in self.infos():
-            out.setdefault(info.service, set()).update(port for _, port in info.published)
-        return out
 
     def wait_running(self, service: str, timeout: float = 60.0) -> ContainerInfo:
         def check() -> ContainerInfo:
