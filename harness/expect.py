@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness import evidence
 from harness.dashboards import load_dashboards, promql_queries, substitute_variables
@@ -19,12 +19,27 @@ from harness.signals.model import LogRecord, Span, Trace
 from harness.waiting import GiveUp, NotYet, eventually
 
 SERVICE = "flask-backend"
+T = TypeVar("T")
 
 # ---------------------------------------------------------------------------------------- traces
 
 
+def rooted_at_a_server_span(trace: Trace) -> str | None:
+    """None when the spans form one tree whose root is the request's server span; else what is
+    missing. Stores receive a request's spans in several batches: the SQL span may come first."""
+    ids = {s.span_id for s in trace.spans}
+    roots = [s for s in trace.spans if s.parent_span_id not in ids]
+    if len(roots) != 1 or roots[0].kind != "server":
+        return f"its spans do not yet hang from one server span (roots: {[r.name for r in roots]})"
+    return None
+
+
 def trace_arrives(
-    lab: Lab, trace_id: str, *, timeout: float = 30, require: Callable[[Trace], str | None] | None = None
+    lab: Lab,
+    trace_id: str,
+    *,
+    timeout: float = 30,
+    require: Callable[[Trace], str | None] | None = rooted_at_a_server_span,
 ) -> Trace:
     """Wait until the trace store returns the trace (and ``require`` finds nothing missing)."""
 
@@ -42,6 +57,19 @@ def trace_arrives(
     )
     evidence.attach("trace", f"trace {trace_id} in {lab.traces.name}", spans=trace.summary())
     return trace
+
+
+def trace_satisfies(lab: Lab, trace_id: str, check: Callable[[Trace], T], *, timeout: float = 15) -> T:
+    """Poll the trace until ``check`` passes (late spans arrive in later batches); its last
+    AssertionError is the failure message."""
+
+    def attempt() -> T:
+        trace = lab.traces.get_trace(trace_id)
+        if trace is None:
+            raise NotYet(f"{lab.traces.name} has no trace {trace_id}")
+        return check(trace)
+
+    return eventually(attempt, timeout=timeout, describe=f"trace {trace_id} to match", interval=1.0)
 
 
 def server_span(trace: Trace, method: str, route: str) -> Span:

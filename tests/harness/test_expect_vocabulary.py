@@ -292,3 +292,11 @@ def test_settled_counter_waits_until_prometheus_has_what_the_app_counted(prom: F
         assert prom.last("/api/v1/query").param("query") == 'sum(http_requests_total{endpoint="create_task"})'
     finally:
         app.stop()
+
+
+def test_a_trace_is_complete_only_when_its_spans_hang_from_the_server_span() -> None:
+    sql_only = Trace(TID, TRACE.spans[2:])
+    assert "roots: ['INSERT tasks.db']" in (expect.rooted_at_a_server_span(sql_only) or "")
+    assert expect.rooted_at_a_server_span(TRACE) is None
+    store = MemoryTraces([sql_only, TRACE])
+    assert expect.trace_arrives(lab_with(traces=store), TID, timeout=10) is TRACE
