@@ -4,6 +4,7 @@
 #
 #   provision/box/build.sh [--force] [--with-docker|--no-docker] [--name NAME] [--output DIR]
 #                          [--disk-gb N] [--mirror URL] [--keep-work]
+#                          [--images "IMAGE ..."|--no-images]
 #   provision/box/build.sh --check        exit 0 when box NAME is added and current, 3 when a
 #                                         build would run (builds nothing)
 #   provision/box/build.sh --pack-only IMG.qcow2 [--output DIR]   only package IMG as a .box
@@ -13,7 +14,10 @@
 # management NIC), openssh-server (host keys made at first boot), sudo, the `vagrant` user with
 # Vagrant's insecure public key (taken from the local Vagrant install, never downloaded) and
 # passwordless sudo, serial console on ttyS0, an empty machine-id. With --with-docker (default)
-# also docker.io + apparmor + docker-compose + nftables + rsync, so provisioning skips that step.
+# also docker.io + apparmor + docker-compose + nftables + rsync, so provisioning skips that step,
+# and the lab's images baked into the box's Docker storage (bake-images.sh; default: every
+# lab/*:local image of this host's engine, --images to choose, --no-images for none), so a fresh
+# VM has them and the deploy sends only the images built since (it compares image IDs).
 #
 # Cached: when box NAME is already added and the hash of its inputs (this script, the files next
 # to it, the package list, the options, Vagrant's key) is the one recorded in the box
@@ -26,6 +30,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 
 NAME=${LAB_BOX:-lab/debian12}
 WITH_DOCKER=1
+BAKE=auto
 FORCE=0
 KEEP_WORK=0
 CHECK=0
@@ -39,12 +44,15 @@ LOCK=${LAB_VAGRANT_LOCK:-/var/lock/obslab-vagrant.lock}
 BUILD_LOCK=/var/lock/obslab-box-build.lock
 DEB_CACHE=${BOX_DEB_CACHE:-/var/cache/obslab/box-debs}
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case $1 in
     --force) FORCE=1 ;;
     --with-docker) WITH_DOCKER=1 ;;
     --no-docker) WITH_DOCKER=0 ;;
+    --images) BAKE=$2; shift ;;
+    --images=*) BAKE=${1#*=} ;;
+    --no-images) BAKE= ;;
     --name) NAME=$2; shift ;;
     --name=*) NAME=${1#*=} ;;
     --output) OUTPUT=$2; shift ;;
@@ -98,6 +106,9 @@ inputs_hash() {
   {
     echo "suite=$SUITE docker=$WITH_DOCKER disk=$DISK_GB"
     echo "base=$BASE_INCLUDE kernel=${KERNEL_PKGS[*]} docker=${DOCKER_PKGS[*]}"
+    # the names of the baked images, not their IDs: a rebuilt image does not rebuild the box (the
+    # deploy sends it), a changed set of images does
+    echo "images=${BAKE_IMAGES[*]}"
     # every file of provision/box/ (this script included) by relative name: the same hash
     # whichever path the script was started by
     (cd "$HERE" && find . -maxdepth 2 -type f ! -name '*.md' -print0 | sort -z | xargs -0 -r sha256sum)
@@ -147,6 +158,18 @@ PUBKEY=$(find_vagrant_pubkey) || die "Vagrant's insecure public key not found (i
 for tool in debootstrap qemu-img sfdisk partx mkfs.ext4 losetup vagrant flock; do
   command -v "$tool" >/dev/null || die "$tool missing (run provision/host/setup.sh)"
 done
+# Images to bake: named, or every lab/*:local image of this host's engine (none when it has none).
+BAKE_IMAGES=()
+if ((WITH_DOCKER)) && [[ -n $BAKE ]]; then
+  if [[ $BAKE == auto ]]; then
+    if command -v docker >/dev/null && timeout 30 docker version >/dev/null 2>&1; then
+      mapfile -t BAKE_IMAGES < <(timeout 60 docker images --filter 'reference=lab/*:local' \
+                                   --format '{{.Repository}}:{{.Tag}}' | sort -u)
+    fi
+  else
+    read -r -a BAKE_IMAGES <<<"$BAKE"
+  fi
+fi
 HASH=$(inputs_hash)
 log "box $NAME (docker: $WITH_DOCKER), inputs $(cut -c1-12 <<<"$HASH")"
 
@@ -371,6 +394,15 @@ in_root systemctl enable serial-getty@ttyS0.service >/dev/null 2>&1 || true
 rm -f "$MNT/var/lib/dbus/machine-id"
 echo "obslab box $NAME built $(date -u +%Y-%m-%dT%H:%M:%SZ) inputs $HASH" >"$MNT/etc/obslab-box"
 took "configured"
+
+# ------------------------------------------------------------------ images
+if ((${#BAKE_IMAGES[@]})); then
+  step "images: bake ${BAKE_IMAGES[*]}"
+  timeout 1800 "$HERE/bake-images.sh" "$MNT" "${BAKE_IMAGES[@]}" || die "baking the images failed"
+  took "baked ${#BAKE_IMAGES[@]} image(s)"
+elif ((WITH_DOCKER)); then
+  log "no images baked (none named, no lab/*:local image here): the first deploy sends them all"
+fi
 
 # ------------------------------------------------------------------ bootloader
 step "grub (BIOS, serial console)"

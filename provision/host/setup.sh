@@ -36,11 +36,15 @@ PKGS=(
   docker.io apparmor docker-compose
   rsync openssh-client util-linux ca-certificates curl
   python3-pip
+  # the @ui scenarios and the living-docs check drive Debian's Chromium with Playwright (no browser
+  # download), and the page's bundle and axe-core come from the npm lock
+  chromium chromium-headless-shell nodejs
   # not needed to run VMs; tests/provision check the VM's sshd drop-in and nftables rules with them
   nftables openssh-server
 )
 step "packages"
 missing=()
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)  # a nodejs that bundles npm (NodeSource) conflicts with it
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done

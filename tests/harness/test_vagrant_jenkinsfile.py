@@ -39,8 +39,11 @@ def test_pipeline_shape() -> None:
     assert re.search(r"triggers\s*\{\s*cron\('[^']+'\)", text), "no nightly cron trigger"
     assert "LAB_DESTROY = 'always'" in text and "LAB_TARGET = 'vagrant'" in text
     assert "params.LAB_TIMEOUT_SCALE" in text
-    for stage in ("Host check", "Acceptance on the VM"):
+    for stage in ("Host check", "Acceptance on the VM", "Sensitivity (docker, whole catalogue)"):
         assert f"stage('{stage}')" in text
+    sensitivity = [c for c in sh_commands(text) if core(c).startswith("tox -e sensitivity")]
+    assert sensitivity and "LAB_TARGET=docker" in sensitivity[0], "the nightly runs the catalogue on docker"
+    assert core(sensitivity[0]) == "tox -e sensitivity", "the nightly runs the whole catalogue"
     post = text[text.index("post {") :]
     assert "always {" in post
     assert "junit(testResults: 'reports/junit.xml'" in post
@@ -54,6 +57,7 @@ def test_commands_are_the_ones_ci_runs() -> None:
     assert commands == [
         "provision/host/setup.sh",
         "tox -e acceptance",
+        "tox -e sensitivity",
         "tox exec -e acceptance -- lab down --volumes",
     ]
     ci = ci_commands((REPO / ".ci" / "run").read_text())

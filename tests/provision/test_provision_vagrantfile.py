@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
+from harness import catalogue
+
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("vagrantfile_probe.rb")
 BOOTSTRAP = REPO / "provision" / "vm" / "bootstrap.sh"
-# ARCHITECTURE.md "Ports on the host"
-DOCUMENTED_PORTS = {8080, 5000, 3000, 9090, 3200, 3100, 16686, 9428, 4317, 4318, 13133, 8888}
+DOCUMENTED_PORTS = set(catalogue.all_ports())
 
 needs_ruby = pytest.mark.skipif(shutil.which("ruby") is None,
                                 reason="ruby not installed (comes with vagrant)")

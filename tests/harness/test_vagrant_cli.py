@@ -1,9 +1,10 @@
-"""harness.vagrant: python-vagrant with timeouts, call logs, a host lock, state read back and one
-retry — tested against real `vagrant status` output and a fake vagrant executable on PATH."""
+"""harness.vm.vagrant_cli (and the boot watchdog of harness.vm.boot): python-vagrant with timeouts,
+call logs, a host lock, state read back and one retry — tested against real `vagrant status` output
+and a fake vagrant executable on PATH."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 import sys
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import vagrant as hv
+from harness import waiting
 from harness.progress import Display
+from harness.vm import boot
+from harness.vm import vagrant_cli as hv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vagrant"
 
@@ -83,18 +86,9 @@ def test_lock_path_is_shared_with_the_box_script(monkeypatch, tmp_path) -> None:
 
 # --- a fake vagrant on PATH ------------------------------------------------------------------------
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A directory whose files drive tests/harness/fixtures/vagrant/bin/vagrant."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shutil.copy(FIXTURES / "bin" / "vagrant", bin_dir / "vagrant")
-    (tmp_path / "ssh-config-lab.txt").write_text((FIXTURES / "ssh-config-lab.txt").read_text())
-    state = tmp_path / "state"
-    state.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
-    monkeypatch.setenv("FAKE_VAGRANT_DIR", str(state))
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "1")
-    return state
+def fake(fake_vagrant: Path) -> Path:
+    """The files that drive tests/harness/fixtures/vagrant/bin/vagrant (tests/harness/conftest.py)."""
+    return fake_vagrant
 
 
 def _vagrant(tmp_path: Path, **kw: object) -> hv.Vagrant:
@@ -166,7 +160,7 @@ def test_a_hung_vagrant_is_killed_at_its_timeout(fake: Path, tmp_path: Path, mon
 def test_timeouts_scale_with_lab_timeout_scale(fake: Path, tmp_path: Path, monkeypatch) -> None:
     (fake / "sleep").write_text("1.5\n")
     monkeypatch.setitem(hv.TIMEOUTS, "status", 1.0)
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "4")
+    waiting.configure(4)
     assert _vagrant(tmp_path).state() == hv.NOT_CREATED
 
 
@@ -273,3 +267,77 @@ def test_progress_redraws_become_one_line_per_ten_percent() -> None:
         "Progress: 100%",
         "==> lab: Creating image (snapshot of base box volume).",
     ]
+
+
+# --- the boot watchdog --------------------------------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_boot_watch_is_armed_by_the_domain_start_and_fires_on_a_silent_serial_log(tmp_path: Path) -> None:
+    serial = tmp_path / "serial.log"
+    clock = Clock()
+    watch = boot.BootWatch(serial, stall_after=30, clock=clock)
+    clock.now += 1000
+    assert watch() is None, "not armed before vagrant starts the domain (box import may take long)"
+    watch.on_line("==> lab: Starting domain.")
+    serial.write_text("Loading initial ramdisk ...\r\n")
+    clock.now += 5
+    assert watch() is None, "the log grew: progress"
+    clock.now += 29
+    assert watch() is None
+    clock.now += 2
+    reason = watch()
+    assert reason and "no boot progress for 31s" in reason and "'Loading initial ramdisk ...'" in reason
+
+
+def test_boot_watch_keeps_quiet_while_the_guest_prints_and_after_it_is_up(tmp_path: Path) -> None:
+    serial = tmp_path / "serial.log"
+    clock = Clock()
+    watch = boot.BootWatch(serial, stall_after=10, clock=clock)
+    watch.on_line("==> lab: Waiting for domain to get an IP address...")
+    for i in range(20):  # a slow TCG boot: a line every 8 s
+        serial.write_text(serial.read_text() if serial.exists() else "")
+        with serial.open("a") as fh:
+            fh.write(f"[{i}] systemd: Starting something\n")
+        clock.now += 8
+        assert watch() is None
+    with serial.open("a") as fh:
+        fh.write("lab login: ")
+    assert watch() is None
+    clock.now += 3600
+    assert watch() is None, "a login prompt means booted: provisioning may be silent on the console"
+    other = boot.BootWatch(serial, stall_after=10, clock=clock)
+    other.on_line("==> lab: Starting domain.")
+    other.on_line("    lab: SSH address: 192.168.121.5:22")
+    clock.now += 3600
+    assert other() is None, "vagrant reaching SSH disarms it too"
+
+
+def test_a_guest_that_hangs_at_boot_stops_up_within_the_stall_time(fake: Path, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    serial = tmp_path / "reports" / "vagrant" / "serial-lab.log"
+    serial.parent.mkdir(parents=True)
+    (fake / "serial").write_text(str(serial))
+    (fake / "hang_under").write_text("kvm")
+    monkeypatch.setattr(boot, "STALL_AFTER", 2.0)
+    v = _vagrant(tmp_path, serial_log=serial, env={**os.environ, "LAB_VM_ACCEL": "kvm"})
+    started = time.monotonic()
+    with pytest.raises(boot.BootStalled) as err:
+        v.up()
+    assert time.monotonic() - started < 15, "minutes at most, not the up timeout"
+    assert err.value.last == "Loading initial ramdisk ..."
+    assert "destroy" not in " ".join(_calls(fake)), "a stalled boot is not retried blindly"
+    assert "# stopped: the guest made no boot progress" in err.value.log.read_text()
+
+
+def test_a_healthy_boot_is_not_stopped(fake: Path, tmp_path: Path, monkeypatch) -> None:
+    serial = tmp_path / "serial-lab.log"
+    (fake / "serial").write_text(str(serial))
+    monkeypatch.setattr(boot, "STALL_AFTER", 2.0)
+    _vagrant(tmp_path, serial_log=serial, env={**os.environ, "LAB_VM_ACCEL": "tcg"}).up()
+    assert "lab login:" in serial.read_text()
