@@ -132,6 +132,16 @@ def test_bad_input_is_a_json_4xx(
     assert message in response.json()["error"]
 
 
+def test_title_length_counts_after_trimming(live: LiveServer) -> None:
+    title = "t" * 200
+    assert create(live, title=" " + title)["title"] == title
+    assert create(live, title=f"\t{title}\n  ")["title"] == title
+    response = live("POST", "/api/tasks", json={"title": " " + "t" * 201})
+    assert response.status_code == 400 and "at most 200" in response.json()["error"]
+    task = create(live, title="short")
+    assert live("PUT", f"/api/tasks/{task['id']}", json={"title": "  " + title}).json()["title"] == title
+
+
 def test_unknown_fields_are_rejected_and_named(live: LiveServer) -> None:
     response = live("POST", "/api/tasks", json={"title": "x", "priority": 1, "owner": "me"})
     assert response.status_code == 400

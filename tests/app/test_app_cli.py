@@ -33,9 +33,13 @@ def test_python_m_taskapp_serves(tmp_path: Path, server: str) -> None:
 
 
 def test_gunicorn_settings() -> None:
+    from gunicorn.workers.gthread import ThreadWorker
     from taskapp import gunicorn_conf
+    from taskapp.worker import TaskappWorker
 
-    assert gunicorn_conf.worker_class == "gthread"
+    assert gunicorn_conf.worker_class == "taskapp.worker.TaskappWorker"  # gthread, reading in the loop
+    assert issubclass(TaskappWorker, ThreadWorker)
+    assert gunicorn_conf.worker_connections >= 500 and gunicorn_conf.keepalive <= 15
     assert gunicorn_conf.workers == 1 and gunicorn_conf.threads >= 4
     assert gunicorn_conf.timeout > 10  # longer than the slowest simulated request
 

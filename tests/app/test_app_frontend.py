@@ -3,61 +3,39 @@ entrypoint renders it, checked with `nginx -t` and then run for real in front of
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from app_support import LiveServer, Otel, free_port
+from app_support import LiveServer, Otel
+from servers import FRONTEND, HTML, NGINX, NGINX_MISSING, NginxFront, render, write_config
 
-FRONTEND = Path(__file__).resolve().parents[2] / "app" / "frontend"
-HTML = FRONTEND / "html"
-TEMPLATE_VARS = ("BACKEND_UPSTREAM", "NGINX_RESOLVER", "NGINX_PORT")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 COMPOSE_VALUES = {"BACKEND_UPSTREAM": "backend:5000", "NGINX_RESOLVER": "127.0.0.11", "NGINX_PORT": "8080"}
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
-
-
-def render(values: dict[str, str]) -> str:
-    """What the entrypoint's `envsubst '${BACKEND_UPSTREAM} ${NGINX_RESOLVER} ${NGINX_PORT}'` does."""
-    template = (FRONTEND / "nginx" / "default.conf.template").read_text()
-    envsubst = shutil.which("envsubst")
-    if envsubst:
-        env = {**os.environ, **values}
-        shell_format = " ".join(f"${{{name}}}" for name in TEMPLATE_VARS)
-        return subprocess.run(
-            [envsubst, shell_format], input=template, env=env, capture_output=True, text=True, check=True
-        ).stdout
-    for name in TEMPLATE_VARS:
-        template = template.replace(f"${{{name}}}", values[name])
-    return template
-
-
-def write_config(root: Path, values: dict[str, str]) -> Path:
-    """nginx.conf + rendered server block under `root` instead of /tmp/nginx and the image paths."""
-    (root / "conf.d").mkdir(parents=True, exist_ok=True)
-    server = render(values).replace("/usr/share/nginx/html", str(HTML))
-    (root / "conf.d" / "default.conf").write_text(server)
-    main = (FRONTEND / "nginx" / "nginx.conf").read_text().replace("/tmp/nginx", str(root))
-    if os.geteuid() == 0:  # as root, workers would drop to `nobody`, who may not read the work tree
-        main = "user root;\n" + main
-    conf = root / "nginx.conf"
-    conf.write_text(main)
-    return conf
+needs_nginx = pytest.mark.skipif(NGINX is None, reason=NGINX_MISSING)
 
 
 def test_static_files_are_self_contained() -> None:
     for name in ("index.html", "app.js", "styles.css", "favicon.svg"):
         assert (HTML / name).is_file(), name
     index = (HTML / "index.html").read_text()
+    # made by the image, not kept in html/: the bundle (bundle/build.mjs, in the image's bundle stage)
+    # and the deployment's values for it (a location of the server block)
+    made = {"otel-web.js": (FRONTEND / "bundle" / "build.mjs", '"otel-web.js"'),
+            "tracing-config.js": (FRONTEND / "nginx" / "default.conf.template",
+                                  "location = /tracing-config.js")}
     for asset in re.findall(r'(?:src|href)="([^"#]+)"', index):
         assert not re.match(r"^(https?:)?//", asset), f"external asset: {asset}"
-        assert (HTML / asset).is_file(), asset
+        if asset in made:
+            maker, says = made[asset]
+            assert says in maker.read_text(), f"{asset}: {maker.name} does not make it"
+        else:
+            assert (HTML / asset).is_file(), asset
+    # tracing first, app.js last: defer keeps the order, so the SDK wraps fetch before the page uses it
+    scripts = re.findall(r'<script src="([^"]+)" defer></script>', index)
+    assert scripts == ["tracing-config.js", "otel-web.js", "app.js"], scripts
     for name in ("index.html", "app.js", "styles.css"):
         text = (HTML / name).read_text()
         assert not re.search(r"https?://|//cdn|@import", text), f"{name} must not load anything remote"
@@ -65,7 +43,7 @@ def test_static_files_are_self_contained() -> None:
     js = (HTML / "app.js").read_text()
     for path in ("/api/tasks", "/api/simulate-slow", "/api/simulate-error", "/api/smoke/db"):
         assert path in js
-    assert "window.location.hostname" in js and "traceparent" in js
+    assert "window.location.hostname" in js and "traceparent" in js and "window.labTracing" in js
 
 
 def test_template_uses_resolver_and_variable_proxy_pass() -> None:
@@ -76,7 +54,9 @@ def test_template_uses_resolver_and_variable_proxy_pass() -> None:
     )
     assert "listen ${NGINX_PORT};" in template
     entrypoint = (FRONTEND / "docker-entrypoint.sh").read_text()
-    assert "envsubst '${BACKEND_UPSTREAM} ${NGINX_RESOLVER} ${NGINX_PORT}'" in entrypoint
+    names = ("${BACKEND_UPSTREAM} ${NGINX_RESOLVER} ${NGINX_PORT} ${NGINX_TRACE_CONTEXT} "
+             "${COLLECTOR_UPSTREAM} ${APP_VERSION} ${DEPLOYMENT_ENVIRONMENT}")
+    assert f"envsubst '{names}'" in entrypoint
     rendered = render(
         {"BACKEND_UPSTREAM": "backend:5000", "NGINX_RESOLVER": "127.0.0.11", "NGINX_PORT": "8080"}
     )
@@ -97,33 +77,10 @@ def test_nginx_accepts_the_rendered_config(tmp_path: Path) -> None:
 @pytest.fixture
 def nginx_front(live: LiveServer, tmp_path: Path) -> Iterator[str]:
     if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx)")
-    port = free_port()
-    values = {
-        "BACKEND_UPSTREAM": f"127.0.0.1:{live.port}",
-        "NGINX_RESOLVER": "127.0.0.1",
-        "NGINX_PORT": str(port),
-    }
-    conf = write_config(tmp_path, values)
-    proc = subprocess.Popen(
-        [NGINX, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            requests.get(url + "/healthz", timeout=1)
-            break
-        except requests.RequestException:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"nginx did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+        pytest.skip(NGINX_MISSING)
+    front = NginxFront(tmp_path / "nginx", live.port)
+    yield front.url
+    front.stop()
 
 
 def test_nginx_serves_ui_proxies_api_and_passes_ids(nginx_front: str, live: LiveServer, otel: Otel) -> None:

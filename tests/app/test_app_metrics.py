@@ -56,6 +56,7 @@ def test_metric_families_names_types_and_labels(live: LiveServer) -> None:
     errors_total = {
         (s.labels["method"], s.labels["endpoint"], s.labels["status_code"]): s.value
         for s in samples(fams["http_errors"], "_total")
+        if s.value
     }
     assert errors_total == {
         ("GET", "get_task", "404"): 1,
@@ -67,7 +68,7 @@ def test_metric_families_names_types_and_labels(live: LiveServer) -> None:
     counts = {
         s.labels["endpoint"]: s.value
         for s in samples(fams["http_request_duration_seconds"], "_count")
-        if s.labels["method"] == "POST"
+        if s.labels["method"] == "POST" and s.value
     }
     assert counts == {"create_task": 1}
     buckets = [
@@ -79,6 +80,34 @@ def test_metric_families_names_types_and_labels(live: LiveServer) -> None:
 
     operations = {s.labels["operation"] for s in samples(fams["db_query_duration_seconds"], "_count")}
     assert operations == {"SELECT", "INSERT", "UPDATE", "DELETE"}  # no PRAGMA/CREATE/BEGIN noise
+
+
+def test_api_series_exist_at_zero_before_the_first_request(live: LiveServer) -> None:
+    """rate() cannot see a series' first value: the first burst of errors on an endpoint, or its
+    first slow request, would never move the SLIs if the series were born with it."""
+    fams = families(live("GET", "/metrics").text)
+    requests_total = {
+        (s.labels["method"], s.labels["endpoint"], s.labels["status_code"]): s.value
+        for s in samples(fams["http_requests"], "_total")
+    }
+    for key in [("GET", "simulate_slow", "200"), ("GET", "simulate_slow", "500"),
+                ("GET", "simulate_error", "500"), ("POST", "create_task", "201"),
+                ("POST", "create_task", "500"), ("POST", "db_smoke", "200")]:
+        assert requests_total.get(key) == 0, key
+    assert not any(k[1] in {"health", "ready", "metrics", "index"} for k in requests_total), \
+        "probe endpoints are not declared: their first probe creates them"
+    errors = {(s.labels["endpoint"], s.labels["status_code"]): s.value
+              for s in samples(fams["http_errors"], "_total")}
+    assert errors[("simulate_error", "500")] == 0 and ("get_all_tasks", "200") not in errors
+    durations = {(s.labels["endpoint"], s.labels["status_code"]): s.value
+                 for s in samples(fams["http_request_duration_seconds"], "_count")}
+    assert durations[("simulate_slow", "200")] == 0
+    assert len(durations) == 8, durations  # one per API endpoint: bounded
+
+    live("GET", "/api/simulate-error")
+    after = {(s.labels["endpoint"], s.labels["status_code"]): s.value
+             for s in samples(families(live("GET", "/metrics").text)["http_requests"], "_total")}
+    assert after[("simulate_error", "500")] == 1
 
 
 def test_plain_text_has_no_exemplars_openmetrics_has_them(live: LiveServer) -> None:

@@ -17,6 +17,7 @@ from app_support import LiveServer, Otel, app_config, free_port, make_otel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from taskapp import create_app, shutdown
+from taskapp.validation import BLANKS
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
@@ -167,7 +168,14 @@ def test_any_text_is_stored_or_refused_never_5xx(
     response = live("POST", "/api/tasks", json={"title": title, "description": description})
     assert response.status_code in (201, 400), response.text
     if response.status_code == 201:
-        assert live("GET", f"/api/tasks/{response.json()['id']}").json()["title"] == title.strip()
+        assert live("GET", f"/api/tasks/{response.json()['id']}").json()["title"] == title.strip(BLANKS)
+
+
+def test_a_deleted_id_is_never_reused_on_postgres(pg_app: tuple[LiveServer, Otel]) -> None:
+    live, _otel = pg_app
+    newest = live("POST", "/api/tasks", json={"title": "newest"}).json()["id"]
+    assert live("DELETE", f"/api/tasks/{newest}").status_code == 200
+    assert live("POST", "/api/tasks", json={"title": "next"}).json()["id"] > newest  # as on SQLite
 
 
 def test_database_outage_is_503_not_500(pg_app: tuple[LiveServer, Otel], pg: PgServer) -> None:

@@ -16,6 +16,7 @@ from app_support import app_config, make_otel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from taskapp import create_app, shutdown
+from taskapp.validation import BLANKS
 
 SETTINGS = settings(
     max_examples=250,
@@ -134,8 +135,7 @@ def test_create_and_update_accept_exactly_the_valid_payloads(client: Any, payloa
     valid = (
         set(payload) <= {"title", "description", "completed"}
         and isinstance(payload.get("title"), str)
-        and 1 <= len(payload["title"]) <= 200
-        and payload["title"].strip() != ""
+        and 1 <= len(payload["title"].strip(BLANKS)) <= 200  # the README: 1-200 characters after trimming
         and "\x00" not in payload["title"]
         and (payload.get("description") is None or isinstance(payload.get("description"), str))
         and "\x00" not in (payload.get("description") or "")
@@ -144,7 +144,7 @@ def test_create_and_update_accept_exactly_the_valid_payloads(client: Any, payloa
     assert (response.status_code == 201) == valid, (payload, response.get_json())
     if valid:
         task = response.get_json()
-        assert task["title"] == payload["title"].strip()
+        assert task["title"] == payload["title"].strip(BLANKS)
         assert task["description"] == (payload.get("description") or "")
         assert task["completed"] == payload.get("completed", False)
         fetched = client.get(f"/api/tasks/{task['id']}").get_json()

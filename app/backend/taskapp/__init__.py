@@ -7,6 +7,11 @@ logger and OTel providers, so tests can build many apps in one process and injec
 
 from __future__ import annotations
 
+# isort: off
+import taskapp.otel_env  # first: corrects OTEL_PROPAGATORS before OpenTelemetry reads it
+# isort: on
+
+import contextlib
 import os
 import re
 import time
@@ -17,15 +22,19 @@ from flask import Flask, Response, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from taskapp.api import register_routes
+from taskapp.admission import Admission
+from taskapp.api import api_endpoints, register_routes
+from taskapp.body import read_body
 from taskapp.errors import register_error_handlers
-from taskapp.logs import build_app_logger, trace_fields
+from taskapp.logs import build_app_logger, log_safely, trace_fields
 from taskapp.metrics import Metrics
+from taskapp.migrations import migrate_sqlite
 from taskapp.models import db
 from taskapp.settings import MAX_BODY_BYTES, Settings
 from taskapp.state import EXTENSION_KEY, AppState, current_state
 from taskapp.telemetry import build_telemetry
 from taskapp.version import __version__
+from taskapp.wsgi_guard import JsonErrorGuard
 
 __all__ = ["__version__", "create_app", "shutdown"]
 
@@ -87,10 +96,17 @@ def _register_request_hooks(app: Flask) -> None:
         if _REQUEST_ID_RE.fullmatch(request_id):
             g.taskapp_request_id = request_id
             fields["request_id"] = request_id
-        current_state().logger.info("Incoming request", extra={"fields": fields})
+        log_safely(current_state().logger, 20, "Incoming request", fields)
+        # The whole body, bounded, before any view: a 413 or a framing 400 here, never a cut body.
+        read_body(request.environ, MAX_BODY_BYTES)
 
     @app.after_request
     def _request_finished(response: Response) -> Response:
+        with contextlib.suppress(Exception):  # metrics or logs never cost the user the response
+            _observe(response)
+        return response
+
+    def _observe(response: Response) -> None:
         state = current_state()
         elapsed = time.perf_counter() - g.get("taskapp_started", time.perf_counter())
         endpoint = request.url_rule.endpoint if request.url_rule is not None else None
@@ -109,8 +125,7 @@ def _register_request_hooks(app: Flask) -> None:
         if ids:
             response.headers["X-Trace-Id"] = ids["trace_id"]
         level = 40 if response.status_code >= 500 else 20  # ERROR / INFO
-        state.logger.log(level, "Request completed", extra={"fields": fields})
-        return response
+        log_safely(state.logger, level, "Request completed", fields)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -138,19 +153,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         logger_provider=telemetry.logger_provider,
     )
     app.extensions[EXTENSION_KEY] = AppState(
-        settings=settings, telemetry=telemetry, metrics=metrics, logger=logger
+        settings=settings,
+        telemetry=telemetry,
+        metrics=metrics,
+        logger=logger,
+        slow_slots=Admission("simulate-slow", settings.max_slow),
+        smoke_slots=Admission("db-smoke", settings.max_smoke),
     )
+    taskapp.otel_env.report_problems(logger)
+    for problem in telemetry.problems:
+        log_safely(logger, 30, "Telemetry disabled in part", {"problem": problem})
 
+    # No redirect is ever built from the client's Host: `/api//tasks` is a 404, not a 308 to
+    # http://<Host>/api/tasks (Werkzeug's merge_slashes would answer that redirect).
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = True
     db.init_app(app)
     register_error_handlers(app)
     register_routes(app)
+    for method, endpoint, success in api_endpoints(app):
+        metrics.declare(method, endpoint, success)
     _register_request_hooks(app)
+    app.wsgi_app = JsonErrorGuard(app.wsgi_app, logger)  # type: ignore[method-assign]
 
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             _enable_sqlite_wal(engine)
         _create_schema()
+        migrate_sqlite(engine, logger)
         metrics.instrument_engine(engine)
         telemetry.instrument_engine(engine)
     return app

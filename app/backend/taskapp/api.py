@@ -10,7 +10,9 @@ from flask import Flask, Response, jsonify, url_for
 from sqlalchemy import delete, func, insert, select, text, update
 
 from taskapp.errors import SimulatedError
+from taskapp.logs import log_safely
 from taskapp.models import INT_MAX, Task, db, utcnow
+from taskapp.openapi import build_spec
 from taskapp.state import current_state
 from taskapp.validation import (
     ApiError,
@@ -47,7 +49,7 @@ def index() -> Response:
         service=current_state().settings.service_name,
         version=current_state().settings.service_version,
         endpoints=[
-            "GET /health", "GET /ready", "GET /metrics",
+            "GET /health", "GET /ready", "GET /metrics", "GET /openapi.json",
             "GET|POST /api/tasks", "GET|PUT|DELETE /api/tasks/<id>",
             "GET /api/simulate-slow?delay=S", "GET /api/simulate-error",
             "POST /api/smoke/db?ops=N&type=read|write|rw",
@@ -66,11 +68,14 @@ def ready() -> tuple[Response, int]:
         db.session.execute(text("SELECT 1"))
     except Exception as exc:
         db.session.rollback()
-        current_state().logger.warning(
-            "Readiness check failed", extra={"fields": {"error.type": type(exc).__name__}}
-        )
+        log_safely(current_state().logger, 30, "Readiness check failed", {"error.type": type(exc).__name__})
         return jsonify(status="unavailable", error="database unavailable"), 503
     return jsonify(status="ready", database="ok"), 200
+
+
+def openapi() -> Response:
+    """The API contract (OpenAPI 3.1), for clients and for schemathesis."""
+    return jsonify(build_spec(current_state().settings.service_version))
 
 
 def metrics() -> Response:
@@ -101,7 +106,7 @@ def create_task() -> tuple[Response, int, dict[str, str]]:
         span.set_attribute("task.id", task.id)
         span.set_attribute("task.completed", task.completed)
         body = task.to_dict()
-    current_state().logger.info("Task created", extra={"fields": {"task.id": task.id}})
+    log_safely(current_state().logger, 20, "Task created", {"task.id": task.id})
     return jsonify(body), 201, {"Location": url_for("get_task", task_id=task.id)}
 
 
@@ -128,7 +133,7 @@ def update_task(task_id: str) -> Response:
         span.set_attribute("task.title", task.title)
         span.set_attribute("task.completed", task.completed)
         body = task.to_dict()
-    current_state().logger.info("Task updated", extra={"fields": {"task.id": tid}})
+    log_safely(current_state().logger, 20, "Task updated", {"task.id": tid})
     return jsonify(body)
 
 
@@ -140,15 +145,16 @@ def delete_task(task_id: str) -> Response:
         task = _load_task(tid)
         db.session.delete(task)
         db.session.commit()
-    current_state().logger.info("Task deleted", extra={"fields": {"task.id": tid}})
+    log_safely(current_state().logger, 20, "Task deleted", {"task.id": tid})
     return jsonify(deleted=True, id=tid)
 
 
 # -- failure and load simulation -------------------------------------------------------------------
 def simulate_slow() -> Response:
-    """Sleep `delay` seconds (0..10) so latency shows in metrics, traces and logs."""
+    """Sleep `delay` seconds (0..10) so latency shows in metrics, traces and logs; a JSON 503 at
+    once when TASKAPP_MAX_SLOW of them already run (admission control, ADR 0007)."""
     delay = float_arg("delay", 1.0, minimum=0.0, maximum=MAX_DELAY_S)
-    with _tracer().start_as_current_span("simulate_slow") as span:
+    with current_state().slow_slots.slot(), _tracer().start_as_current_span("simulate_slow") as span:
         span.set_attribute("slow.delay_seconds", delay)
         time.sleep(delay)
     return jsonify(delayed_seconds=delay)
@@ -161,13 +167,14 @@ def simulate_error() -> Response:
 
 
 def db_smoke() -> Response:
-    """Run `ops` reads and/or writes (1..5000) in one transaction that is always rolled back."""
+    """Run `ops` reads and/or writes (1..5000) in one transaction that is always rolled back; a
+    JSON 503 at once when TASKAPP_MAX_SMOKE of them already run."""
     ops = int_arg("ops", 100, minimum=1, maximum=MAX_SMOKE_OPS)
     kind = choice_arg("type", "read", SMOKE_TYPES)
     reads = writes = 0
     last_id: int | None = None
     started = time.perf_counter()
-    with _tracer().start_as_current_span("db_smoke") as span:
+    with current_state().smoke_slots.slot(), _tracer().start_as_current_span("db_smoke") as span:
         span.set_attribute("db.smoke.ops", ops)
         span.set_attribute("db.smoke.type", kind)
         try:
@@ -211,6 +218,20 @@ def db_smoke() -> Response:
     )
 
 
+# What each API endpoint answers when it works (200 unless listed): the series its metrics start with.
+SUCCESS_STATUS = {"create_task": 201, "simulate_error": 500}
+
+
+def api_endpoints(app: Flask) -> list[tuple[str, str, int]]:
+    """(method, endpoint, success status) of every /api/ route: the traffic the SLIs are about."""
+    return [
+        (method, rule.endpoint, SUCCESS_STATUS.get(rule.endpoint, 200))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    ]
+
+
 def register_routes(app: Flask) -> None:
     """Bind the views; the endpoint names are part of the metrics contract."""
     rules: list[tuple[str, Any, list[str]]] = [
@@ -218,6 +239,7 @@ def register_routes(app: Flask) -> None:
         ("/health", health, ["GET"]),
         ("/ready", ready, ["GET"]),
         ("/metrics", metrics, ["GET"]),
+        ("/openapi.json", openapi, ["GET"]),
         ("/api/tasks", get_all_tasks, ["GET"]),
         ("/api/tasks", create_task, ["POST"]),
         ("/api/tasks/<task_id>", get_task, ["GET"]),

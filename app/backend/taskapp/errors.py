@@ -6,6 +6,7 @@ from flask import Flask, Response, jsonify
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from taskapp.logs import log_safely
 from taskapp.models import db
 from taskapp.settings import MAX_BODY_BYTES
 from taskapp.state import current_state
@@ -21,7 +22,7 @@ def _rollback() -> None:
     try:
         db.session.rollback()
     except Exception:  # the error being handled is what matters
-        current_state().logger.warning("Rollback after an error failed")
+        log_safely(current_state().logger, 30, "Rollback after an error failed")
 
 
 def _json_error(status: int, message: str) -> Response:
@@ -35,13 +36,19 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
-        return _json_error(exc.status, exc.message)
+        response = _json_error(exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         if status == 413:
             message = f"request body too large: the limit is {MAX_BODY_BYTES} bytes"
+        elif 300 <= status < 400:
+            # Werkzeug's routing redirects (built from the client's Host) are never sent: the
+            # URL map neither merges slashes nor adds them, so this path is simply unknown.
+            return _json_error(404, "not found")
         else:
             message = (exc.name or "error").lower()
         response = _json_error(status, message)
@@ -52,19 +59,17 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SimulatedError)
     def simulated_error(exc: SimulatedError) -> Response:
-        current_state().logger.error(
-            "Simulated error", exc_info=exc, extra={"fields": {"error.type": type(exc).__name__}}
-        )
+        log_safely(current_state().logger, 40, "Simulated error", {"error.type": type(exc).__name__}, exc)
         return _json_error(500, "simulated error")
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError) -> Response:
         _rollback()
-        current_state().logger.error("Database unavailable", exc_info=exc)
+        log_safely(current_state().logger, 40, "Database unavailable", None, exc)
         return _json_error(503, "database unavailable")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
         _rollback()
-        current_state().logger.error("Unhandled exception", exc_info=exc)
+        log_safely(current_state().logger, 40, "Unhandled exception", {"error.type": type(exc).__name__}, exc)
         return _json_error(500, "internal server error")

@@ -6,6 +6,7 @@ apps side by side and the OTel handler never sees the SDK's own warnings (no fee
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -147,6 +148,14 @@ class RateLimitFilter(logging.Filter):
             fields["suppressed_since_last"] = suppressed
             record.fields = fields
         return True
+
+
+def log_safely(logger: logging.Logger, level: int, message: str, fields: dict[str, Any] | None = None,
+               exc_info: BaseException | None = None) -> None:
+    """Log, and swallow anything the logging pipeline raises (a filter or handler that fails): a
+    log line is never worth a user's request, nor an error body turned into an HTML page."""
+    with contextlib.suppress(Exception):
+        logger.log(level, message, exc_info=exc_info, extra={"fields": fields or {}})
 
 
 def configure_process_logging(level: str = "INFO", service_name: str = "flask-backend") -> None:

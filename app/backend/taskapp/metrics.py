@@ -72,6 +72,21 @@ class Metrics:
         )
 
     # -- HTTP ---------------------------------------------------------------------------------
+    def declare(self, method: str, endpoint: str, success: int) -> None:
+        """Create an endpoint's series at 0 before its first request.
+
+        Prometheus' rate() cannot see a series' first value: a burst of errors on an endpoint that
+        never failed before would otherwise leave the error-rate SLI unmoved (NaN in a quiet window),
+        and a first slow request the latency SLI. So each API endpoint starts with its success status
+        and 500 in the counters and its success status in the histogram (bounded: about 20 series).
+        """
+        for status in dict.fromkeys((success, 500)):
+            labels = (method, endpoint, str(status))
+            self.requests.labels(*labels)
+            if status >= 400:
+                self.errors.labels(*labels)
+        self.duration.labels(method, endpoint, str(success))
+
     def observe_request(self, method: str, endpoint: str | None, status: int, seconds: float) -> None:
         """Count one finished request (and one error when status >= 400)."""
         labels = (

@@ -32,6 +32,9 @@ class Task(db.Model):  # type: ignore[name-defined,misc]
     """A task of the task manager."""
 
     __tablename__ = "tasks"
+    # A deleted task's id is never handed out again (SQLite AUTOINCREMENT; PostgreSQL's SERIAL
+    # sequence behaves so already): a retried DELETE of an old id must not hit a newer task.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX), nullable=False)

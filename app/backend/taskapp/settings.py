@@ -21,6 +21,10 @@ DEFAULT_OTLP_ENDPOINT = "http://localhost:4318"
 # only ever costs the background export thread, and shutdown stays bounded.
 DEFAULT_EXPORT_TIMEOUT_S = 3.0
 MAX_BODY_BYTES = 64 * 1024
+# Concurrent /api/simulate-slow and /api/smoke/db requests (each kind): the server has 8 app
+# threads, so together they can take at most 5 and normal requests keep 3 (ADR 0007).
+DEFAULT_MAX_SLOW = 3
+DEFAULT_MAX_SMOKE = 2
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -59,6 +63,8 @@ class Settings:
     export_timeout_s: float = DEFAULT_EXPORT_TIMEOUT_S
     sdk_disabled: bool = False
     log_level: str = "INFO"
+    max_slow: int = DEFAULT_MAX_SLOW
+    max_smoke: int = DEFAULT_MAX_SMOKE
     # Injected by tests (or embedders) instead of the OTLP pipeline built from the settings above.
     tracer_provider: Any = None
     logger_provider: Any = None
@@ -86,6 +92,13 @@ class Settings:
             raise ValueError(
                 f"OTEL_EXPORTER_OTLP_TIMEOUT must be a number of seconds, got {timeout!r}"
             ) from None
+        limits = {}
+        limit_defaults = (("TASKAPP_MAX_SLOW", DEFAULT_MAX_SLOW), ("TASKAPP_MAX_SMOKE", DEFAULT_MAX_SMOKE))
+        for key, default in limit_defaults:
+            raw = get(key, default)
+            if not str(raw).strip().isdigit() or int(raw) < 1:
+                raise ValueError(f"{key} must be a positive integer (concurrent requests), got {raw!r}")
+            limits[key] = int(raw)
         if export_timeout > 1000:  # someone followed the spec's milliseconds; the Python SDK takes seconds
             export_timeout = export_timeout / 1000.0
         own_keys = {
@@ -93,6 +106,7 @@ class Settings:
             "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
             "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_SDK_DISABLED",
             "LOG_LEVEL", "TRACER_PROVIDER", "LOGGER_PROVIDER", "LOG_STREAM",
+            "TASKAPP_MAX_SLOW", "TASKAPP_MAX_SMOKE",
         }  # fmt: skip
         return cls(
             database_url=normalise_database_url(str(get("DATABASE_URL", _default_database_url()))),
@@ -105,6 +119,8 @@ class Settings:
             export_timeout_s=export_timeout,
             sdk_disabled=_as_bool(get("OTEL_SDK_DISABLED", "false")),
             log_level=str(get("LOG_LEVEL", "INFO")).upper(),
+            max_slow=limits["TASKAPP_MAX_SLOW"],
+            max_smoke=limits["TASKAPP_MAX_SMOKE"],
             tracer_provider=cfg.get("TRACER_PROVIDER"),
             logger_provider=cfg.get("LOGGER_PROVIDER"),
             log_stream=cfg.get("LOG_STREAM"),

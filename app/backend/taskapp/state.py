@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from taskapp.admission import Admission
 from taskapp.metrics import Metrics
 from taskapp.settings import Settings
 from taskapp.telemetry import Telemetry
@@ -16,12 +17,14 @@ EXTENSION_KEY = "taskapp"
 
 @dataclass
 class AppState:
-    """Settings, telemetry, metrics and the request logger of one app."""
+    """Settings, telemetry, metrics, the request logger and the admission slots of one app."""
 
     settings: Settings
     telemetry: Telemetry
     metrics: Metrics
     logger: logging.Logger
+    slow_slots: Admission
+    smoke_slots: Admission
 
 
 def current_state() -> AppState:

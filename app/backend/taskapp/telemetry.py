@@ -8,8 +8,11 @@ processors' background threads: queues are bounded, exports time out quickly, sh
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,6 +27,7 @@ from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from sqlalchemy.engine import Engine
 
+from taskapp.otel_env import install_safe_propagator
 from taskapp.settings import DEFAULT_SERVICE_NAME, Settings
 from taskapp.version import __version__
 
@@ -53,6 +57,7 @@ class Telemetry:
     logger_provider: ApiLoggerProvider | None
     enabled: bool
     owned: list[Any] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # what was switched off, and why (logged once)
 
     @cached_property
     def tracer(self) -> trace.Tracer:
@@ -63,20 +68,33 @@ class Telemetry:
         """Server spans for every request; honours an incoming W3C traceparent."""
         if not self.enabled:
             return
-        FlaskInstrumentor.instrument_app(
-            app,
-            tracer_provider=self.tracer_provider,
-            meter_provider=NoOpMeterProvider(),  # metrics come from prometheus_client only
-            enable_commenter=False,
-        )
+        install_safe_propagator()
+        before = {key: list(hooks) for key, hooks in app.before_request_funcs.items()}
+        teardown = {key: list(hooks) for key, hooks in app.teardown_request_funcs.items()}
+        try:
+            FlaskInstrumentor.instrument_app(
+                app,
+                tracer_provider=self.tracer_provider,
+                meter_provider=NoOpMeterProvider(),  # metrics come from prometheus_client only
+                enable_commenter=False,
+            )
+        except Exception as exc:
+            self.problems.append(f"Flask instrumentation failed ({type(exc).__name__}: {exc}): no spans")
+            return
+        # The instrumentation's own request hooks may fail (a propagator, an OTEL_* value): the
+        # request goes on without its span rather than failing.
+        for hooks, known in ((app.before_request_funcs, before), (app.teardown_request_funcs, teardown)):
+            for key, funcs in hooks.items():
+                funcs[:] = [f if f in known.get(key, []) else _best_effort(f) for f in funcs]
 
     def instrument_engine(self, engine: Engine) -> None:
-        """Client spans for every SQL statement on this engine (and only this engine: no global patching)."""
+        """Client spans for the SQL statements of a traced request on this engine (and only this
+        engine: no global patching). Statements outside any trace — the readiness probe's `SELECT 1`
+        every few seconds, the migrations at start — would each be a trace of one span of their own."""
         if not self.enabled:
             return
-        tracer = self.tracer_provider.get_tracer(
-            "opentelemetry.instrumentation.sqlalchemy", sqlalchemy_instr_version
-        )
+        name = "opentelemetry.instrumentation.sqlalchemy"
+        tracer = ChildSpansOnly(self.tracer_provider.get_tracer(name, sqlalchemy_instr_version))
         usage = NoOpMeterProvider().get_meter("taskapp").create_up_down_counter("db.client.connections.usage")
         EngineTracer(tracer, engine, usage)
 
@@ -99,8 +117,54 @@ class Telemetry:
         worker.join(timeout_s)
 
 
+class ChildSpansOnly(trace.Tracer):
+    """A tracer that starts spans only inside a trace: with no valid parent it hands back the
+    non-recording invalid span (nothing recorded, nothing exported)."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(self, name: str, context: Any = None, *args: Any, **kwargs: Any) -> trace.Span:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            return trace.INVALID_SPAN
+        return self._tracer.start_span(name, context, *args, **kwargs)
+
+    @contextlib.contextmanager
+    def start_as_current_span(self, name: str, context: Any = None, *args: Any,
+                              **kwargs: Any) -> Iterator[trace.Span]:
+        if not trace.get_current_span(context).get_span_context().is_valid:
+            yield trace.INVALID_SPAN
+            return
+        with self._tracer.start_as_current_span(name, context, *args, **kwargs) as span:
+            yield span
+
+
+def _best_effort(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """A request hook whose failure is swallowed (telemetry is best effort)."""
+
+    @functools.wraps(hook)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return hook(*args, **kwargs)
+        except Exception:
+            return None
+
+    return run
+
+
 def build_telemetry(settings: Settings) -> Telemetry:
-    """Injected providers win; else OTEL_SDK_DISABLED gives no-ops; else OTLP/HTTP pipelines."""
+    """Injected providers win; else OTEL_SDK_DISABLED gives no-ops; else OTLP/HTTP pipelines.
+    A pipeline that cannot be built from the OTEL_* settings leaves the app without traces and
+    OTel logs (said once in the log), never without service."""
+    try:
+        return _build_telemetry(settings)
+    except Exception as exc:
+        problem = f"OTel pipelines not built ({type(exc).__name__}: {exc}): no traces, no OTLP logs"
+        no_op = trace.NoOpTracerProvider()
+        return Telemetry(tracer_provider=no_op, logger_provider=None, enabled=False, problems=[problem])
+
+
+def _build_telemetry(settings: Settings) -> Telemetry:
     if settings.tracer_provider is not None or settings.logger_provider is not None:
         return Telemetry(
             tracer_provider=settings.tracer_provider or trace.NoOpTracerProvider(),

@@ -23,10 +23,11 @@ _FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+
 class ApiError(Exception):
     """A client error with its HTTP status; the error handler turns it into {"error": message}."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def read_json_object() -> dict[str, Any]:
@@ -45,9 +46,22 @@ def read_json_object() -> dict[str, Any]:
     return data
 
 
-def _clean_text(name: str, value: Any, *, maximum: int) -> str:
+# What "surrounding blanks" are, exactly: ECMAScript's \s (white space and line terminators), the
+# regex dialect JSON Schema patterns use, so the OpenAPI document and this code mean one thing
+# (Python's own str.strip() also takes e.g. U+001F, which no schema validator calls a blank).
+BLANKS = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def _clean_text(name: str, value: Any, *, maximum: int, trim: bool = False) -> str:
+    """A string field checked for what the database cannot hold; `trim`: length counts after the
+    surrounding blanks (:data:`BLANKS`) are removed."""
     if not isinstance(value, str):
         raise ApiError(400, f"{name} must be a string")
+    if trim:
+        value = value.strip(BLANKS)
     if "\x00" in value:
         raise ApiError(400, f"{name} must not contain NUL characters")
     try:
@@ -67,7 +81,7 @@ def parse_task(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         raise ApiError(400, f"unknown field(s): {shown}; allowed: {', '.join(TASK_FIELDS)}")
     out: dict[str, Any] = {}
     if "title" in data:
-        title = _clean_text("title", data["title"], maximum=TITLE_MAX).strip()
+        title = _clean_text("title", data["title"], maximum=TITLE_MAX, trim=True)
         if not title:
             raise ApiError(400, "title must not be empty")
         out["title"] = title
