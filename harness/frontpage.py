@@ -51,6 +51,11 @@ def asset_urls(html: str) -> tuple[str, list[str]]:
     return parser.title.strip(), parser.urls
 
 
+def open_page(lab: Lab) -> requests.Response:
+    """GET the task manager page through the front."""
+    return lab.front.http.get(lab.front.url("/"))
+
+
 def assert_offline_task_manager(lab: Lab, response: requests.Response) -> None:
     assert response.status_code == 200, f"the page answered {response.status_code}"
     title, urls = asset_urls(response.text)

@@ -1,11 +1,15 @@
 // Task manager UI of the observability lab. Plain JavaScript, no libraries, no CDN: it must work
-// on a host without internet. Every request carries a fresh W3C traceparent, so the trace id shown
-// in the activity table is the one to search for in the trace store, the logs and the exemplars.
+// on a host without internet, and without otel-web.js (the page's OpenTelemetry SDK, loaded before
+// this file). When that SDK runs (window.labTracing), its fetch instrumentation gives each /api/
+// request the traceparent of its own span; when it does not, this file sends a fresh traceparent
+// itself. Either way the activity table shows the trace id the backend reports (X-Trace-Id): the
+// one to search for in the trace store, the logs and the exemplars.
 "use strict";
 
 (function () {
   const $ = (id) => document.getElementById(id);
   const MAX_ACTIVITY = 25;
+  const LIST_LIMIT = 200;
 
   function hex(bytes) {
     return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -24,9 +28,14 @@
     return { traceId, header: `00-${traceId}-${randomHex(8)}-01` };
   }
 
+  function tracedByTheSdk() {
+    return Boolean(window.labTracing && window.labTracing.active);
+  }
+
   function logActivity(label, status, ms, traceId) {
     const row = document.createElement("tr");
-    const cells = [new Date().toLocaleTimeString(), label, String(status), ms.toFixed(0), traceId];
+    const cells = [new Date().toLocaleTimeString(), label, status ? String(status) : "no answer",
+      ms.toFixed(0), traceId || "–"];
     cells.forEach((text, i) => {
       const cell = document.createElement("td");
       cell.textContent = text;
@@ -41,8 +50,10 @@
   }
 
   async function api(method, path, body) {
-    const trace = newTraceparent();
-    const headers = { traceparent: trace.header, Accept: "application/json" };
+    const headers = { Accept: "application/json" };
+    // without the SDK, this request still gets a trace id of the page's choosing
+    const own = tracedByTheSdk() ? null : newTraceparent();
+    if (own) headers.traceparent = own.header;
     const options = { method, headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -51,9 +62,11 @@
     const started = performance.now();
     let status = 0;
     let data = null;
+    let traceId = own ? own.traceId : null;
     try {
       const response = await fetch(path, options);
       status = response.status;
+      traceId = response.headers.get("X-Trace-Id") || traceId;
       const text = await response.text();
       try {
         data = text ? JSON.parse(text) : null;
@@ -63,8 +76,22 @@
     } catch (e) {
       data = { error: `network error: ${e.message}` };
     }
-    logActivity(`${method} ${path}`, status, performance.now() - started, trace.traceId);
-    return { ok: status >= 200 && status < 300, status, data };
+    logActivity(`${method} ${path}`, status, performance.now() - started, traceId);
+    return { ok: status >= 200 && status < 300, status, data, traceId };
+  }
+
+  // One readable sentence for a failed request: what the server said, its status and trace id.
+  function failure(what, result) {
+    if (!result.status) return `${what} failed: the front could not be reached.`;
+    const said = result.data && typeof result.data.error === "string" ? result.data.error : "no reason given";
+    const trace = result.traceId ? ` Trace id ${result.traceId}.` : "";
+    return `${what} failed: ${said} (HTTP ${result.status}).${trace}`;
+  }
+
+  function showMessage(id, message) {
+    const el = $(id);
+    el.textContent = message || "";
+    el.hidden = !message;
   }
 
   function renderTasks(tasks) {
@@ -73,6 +100,7 @@
     for (const task of tasks) {
       const item = document.createElement("li");
       item.className = task.completed ? "task done" : "task";
+      item.dataset.taskId = String(task.id);
 
       const toggle = document.createElement("input");
       toggle.type = "checkbox";
@@ -106,30 +134,36 @@
   }
 
   async function loadTasks() {
-    const result = await api("GET", "/api/tasks?limit=200");
-    if (!result.ok || !result.data) return;
+    const result = await api("GET", `/api/tasks?limit=${LIST_LIMIT}`);
+    if (!result.ok || !result.data) {
+      showMessage("list-error", failure("Loading the tasks", result));
+      return;
+    }
+    showMessage("list-error", "");
     const tasks = result.data.tasks || [];
     renderTasks(tasks);
     const done = tasks.filter((t) => t.completed).length;
     $("stat-total").textContent = String(result.data.count);
     $("stat-done").textContent = String(done);
     $("stat-open").textContent = String(tasks.length - done);
+    // completed/open are counted over the tasks shown: say so when not all of them are
+    const partial = result.data.count > tasks.length;
+    $("stats-scope").hidden = !partial;
+    $("stats-scope").textContent = partial
+      ? `Completed and open count the newest ${tasks.length} of ${result.data.count} tasks.`
+      : "";
   }
 
   async function updateTask(id, fields) {
-    await api("PUT", `/api/tasks/${id}`, fields);
+    const result = await api("PUT", `/api/tasks/${id}`, fields);
+    showMessage("list-error", result.ok ? "" : failure("Updating the task", result));
     await loadTasks();
   }
 
   async function deleteTask(id) {
-    await api("DELETE", `/api/tasks/${id}`);
+    const result = await api("DELETE", `/api/tasks/${id}`);
+    showMessage("list-error", result.ok ? "" : failure("Deleting the task", result));
     await loadTasks();
-  }
-
-  function showFormError(message) {
-    const el = $("form-error");
-    el.textContent = message || "";
-    el.hidden = !message;
   }
 
   async function onSubmit(event) {
@@ -137,17 +171,25 @@
     const title = $("task-title").value.trim();
     const description = $("task-description").value;
     if (!title) {
-      showFormError("A title is required.");
+      showMessage("form-error", "A title is required.");
       return;
     }
     const result = await api("POST", "/api/tasks", { title, description });
     if (!result.ok) {
-      showFormError((result.data && result.data.error) || `request failed (${result.status})`);
+      showMessage("form-error", failure("Adding the task", result));
       return;
     }
-    showFormError("");
+    showMessage("form-error", "");
     $("task-form").reset();
     await loadTasks();
+  }
+
+  // The signal buttons: say what happened (an error is the point of "Simulate error").
+  async function signal(what, method, path) {
+    const result = await api(method, path);
+    showMessage("signal-result", result.ok ? `${what}: done (HTTP ${result.status}).` : failure(what, result));
+    $("signal-result").className = result.ok ? "ok-note" : "error";
+    return result;
   }
 
   function clampNumber(input, min, max, fallback) {
@@ -159,9 +201,16 @@
   async function bulkCreate() {
     const count = Math.round(clampNumber($("bulk-count"), 1, 100, 10));
     const stamp = new Date().toISOString().slice(11, 19);
+    let failed = null;
+    let created = 0;
     for (let i = 1; i <= count; i++) {
-      await api("POST", "/api/tasks", { title: `Bulk task ${i}/${count} (${stamp})` });
+      const result = await api("POST", "/api/tasks", { title: `Bulk task ${i}/${count} (${stamp})` });
+      if (result.ok) created++;
+      else failed = failed || result;
     }
+    showMessage("signal-result", failed ? `${created} of ${count} created. ${failure("Bulk create", failed)}`
+      : `Bulk create: ${created} tasks created.`);
+    $("signal-result").className = failed ? "error" : "ok-note";
     await loadTasks();
   }
 
@@ -178,13 +227,13 @@
     $("task-form").addEventListener("submit", onSubmit);
     $("refresh").addEventListener("click", loadTasks);
     $("btn-slow").addEventListener("click", () =>
-      api("GET", `/api/simulate-slow?delay=${clampNumber($("slow-delay"), 0, 10, 2)}`));
-    $("btn-error").addEventListener("click", () => api("GET", "/api/simulate-error"));
+      signal("Slow request", "GET", `/api/simulate-slow?delay=${clampNumber($("slow-delay"), 0, 10, 2)}`));
+    $("btn-error").addEventListener("click", () => signal("Simulate error", "GET", "/api/simulate-error"));
     $("btn-bulk").addEventListener("click", bulkCreate);
     $("btn-smoke").addEventListener("click", () => {
       const ops = Math.round(clampNumber($("smoke-ops"), 1, 5000, 200));
       const type = encodeURIComponent($("smoke-type").value);
-      return api("POST", `/api/smoke/db?ops=${ops}&type=${type}`);
+      return signal("DB smoke", "POST", `/api/smoke/db?ops=${ops}&type=${type}`);
     });
     loadTasks();
   });
