@@ -4,12 +4,19 @@
 ``direction=backward`` answers ``{"status": "success", "data": {"resultType": "streams", "result":
 [{"stream": {labels}, "values": [["<ns>", "<line>"], ...]}]}}``.
 
-Logs that arrive over OTLP carry ``service_name`` as a stream label and the trace id, span id,
-severity and log attributes as *structured metadata* (dots become underscores). By default Loki
-folds structured metadata into ``stream`` and each value is a pair; the client asks for
+Shapes as Loki 3.7 answers them (captured from v3.7.6 built from source and run with
+stack/loki/loki.yaml, fed by the lab's collector and backend; tests/harness/fixtures/signals/README.md):
+logs that arrive over OTLP carry the stream labels ``service_name``, ``deployment_environment``
+and ``deployment_environment_name`` (the lab's ``otlp_config``; Loki's defaults would add
+``service_instance_id``), and everything else as *structured metadata* (dots become
+underscores): ``trace_id``, ``span_id``, ``severity_text``, ``severity_number``, the other resource
+attributes, the scope, the record's attributes (``exception_type``, ...) and the ``detected_level``
+Loki derives itself. By default Loki folds structured metadata into ``stream`` (one stream per
+distinct set) and each value is a pair; the client asks for
 ``X-Loki-Response-Encoding-Flags: categorize-labels``, with which ``stream`` keeps only the
-stream labels and each value gets a third element ``{"structuredMetadata": {...}, "parsed":
-{...}}``. Both encodings are read.
+stream labels and each value gets a third element ``{"structuredMetadata": {...}}`` — plus
+``"parsed": {...}`` only when the query has a parser stage that extracted labels. Both encodings
+are read.
 """
 
 from __future__ import annotations
@@ -75,8 +82,9 @@ def parse_streams(result: list[dict[str, Any]], service_label: str = "service_na
             used = {service_label}
             trace_key, trace_value = _first(labels, TRACE_KEYS)
             span_key, span_value = _first(labels, SPAN_KEYS)
-            sev_key, severity = _first(labels, SEVERITY_KEYS)
-            used.update(k for k in (trace_key, span_key, sev_key) if k)
+            _, severity = _first(labels, SEVERITY_KEYS)
+            used.update(k for k in (trace_key, span_key) if k)
+            used.update(k for k in SEVERITY_KEYS if k in labels)  # one severity, however many spellings
             if "severity_number" in labels:
                 used.add("severity_number")
                 severity = severity or severity_text(labels["severity_number"])

@@ -1,9 +1,16 @@
 """Grafana Tempo as a :class:`TraceStore` (https://grafana.com/docs/tempo/latest/api_docs/).
 
-- ``GET /api/v2/traces/<id>`` answers ``{"trace": {"resourceSpans": [...]}, "status": ...}``;
-  the older ``GET /api/traces/<id>`` answers ``{"batches": [...]}``. Both are OTLP/JSON as
+Shapes as Tempo 2.10.8 answers them (captured from that tag built from source and run with
+stack/tempo/tempo.yaml; tests/harness/fixtures/signals/README.md):
+
+- ``GET /api/v2/traces/<id>`` answers 200 ``{"trace": {"resourceSpans": [...]}, "metrics":
+  {"inspectedBytes": "..."}}``; ``"status": "PARTIAL"`` and ``"message"`` appear only for a trace
+  cut at the size limit (a complete one has no ``status``). A trace Tempo does not have is **200**
+  ``{"trace": {}, "metrics": {}}``, not a 404. The older ``GET /api/traces/<id>`` answers
+  ``{"batches": [...]}`` and a bodiless 404 when it has no such trace. Both are OTLP/JSON as
   marshalled by gogo/jsonpb, so trace and span ids are **base64** there (Tempo issue #5437),
-  while ``/api/search`` returns **hex** ids with leading zeros dropped. :func:`hex_id` takes both.
+  while ``/api/search`` returns **hex** ids with leading zeros dropped and ``startTimeUnixNano``
+  as a string. :func:`hex_id` takes both.
 - ``api="auto"`` (default) uses v2 and falls back to v1 for good when a Tempo older than 2.6
   answers v2 with the router's ``404 page not found``.
 - Search uses TraceQL: ``q={resource.service.name="<service>"}`` with ``start``/``end`` in
@@ -63,7 +70,7 @@ class TempoTraceStore(TraceStore):
         return self.client.base_url
 
     def get_trace(self, trace_id: str) -> Trace | None:
-        """The trace, or None when Tempo answers 404 (not found) or an empty trace."""
+        """The trace, or None when Tempo has no spans for it (v2: 200 with an empty trace; v1: 404)."""
         trace_id = require_trace_id(trace_id)
         api = "v1" if self.api == "v1" else "v2"
         response = self.client._get(self._trace_path(api, trace_id))

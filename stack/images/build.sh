@@ -18,7 +18,8 @@
 #
 # Environment: LAB_IMAGES_CACHE (cache dir, default stack/images/.cache), GO (go command),
 # LAB_BUILD_TIMEOUT (seconds per docker/go build, default 1800), LAB_EXTRA_CA_CERTS (PEM files
-# handed to the backend's pip step; default /usr/local/share/ca-certificates/*.crt).
+# handed to the backend's pip step and the frontend's npm step; default
+# /usr/local/share/ca-certificates/*.crt).
 set -euo pipefail
 export LC_NUMERIC=C
 
@@ -38,11 +39,12 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 # ---------------------------------------------------------------- the images, in order
-STEPS=(base python nginx backend frontend healthcheck prometheus otel-collector jaeger victorialogs)
+STEPS=(base python nginx node backend frontend healthcheck prometheus otel-collector jaeger victorialogs)
 declare -A TAG=(
   [base]="lab/base:$DEBIAN_SUITE"
   [python]="lab/python:$DEBIAN_SUITE"
   [nginx]="lab/nginx:$DEBIAN_SUITE"
+  [node]="lab/node:$DEBIAN_SUITE"
   [backend]="lab/backend:local"
   [frontend]="lab/frontend:local"
   [healthcheck]="stack/healthcheck/bin/lab-healthcheck"
@@ -55,8 +57,9 @@ declare -A DEPS=(
   [base]=""
   [python]="base"
   [nginx]="base"
+  [node]="base"
   [backend]="python"
-  [frontend]="nginx"
+  [frontend]="nginx node"
   [healthcheck]=""
   [prometheus]="base healthcheck"
   [otel-collector]="base healthcheck"
@@ -67,8 +70,9 @@ declare -A FROM_WHAT=(
   [base]="debootstrap --variant=minbase $DEBIAN_SUITE + docker import"
   [python]="Debian python3 python3-venv"
   [nginx]="Debian nginx-light + curl"
+  [node]="Debian nodejs npm (build stage of the frontend)"
   [backend]="app/backend/Dockerfile, BASE_IMAGE=lab/python:$DEBIAN_SUITE"
-  [frontend]="app/frontend/Dockerfile, BASE_IMAGE=lab/nginx:$DEBIAN_SUITE"
+  [frontend]="app/frontend/Dockerfile, BASE_IMAGE=lab/nginx:$DEBIAN_SUITE NODE_IMAGE=lab/node:$DEBIAN_SUITE"
   [healthcheck]="stack/healthcheck (Go, stdlib only)"
   [prometheus]="Debian prometheus package"
   [otel-collector]="ocb v$COLLECTOR_CORE_VERSION, collector/builder-config.yaml"
@@ -295,7 +299,11 @@ step_nginx() {
   docker_build nginx "$HERE/nginx/Dockerfile" "$HERE/nginx" "BASE_IMAGE=${TAG[base]}"
 }
 
-# Extra CA certificates (PEM) for pip inside the backend build, for hosts behind a
+step_node() {
+  docker_build node "$HERE/node/Dockerfile" "$HERE/node" "BASE_IMAGE=${TAG[base]}"
+}
+
+# Extra CA certificates (PEM) for pip (backend) and npm (frontend) inside the builds, for hosts behind a
 # TLS-intercepting proxy: LAB_EXTRA_CA_CERTS (space-separated files), default every
 # /usr/local/share/ca-certificates/*.crt of this host (the local additions to its trust store).
 extra_ca_certs() {
@@ -319,7 +327,11 @@ step_backend() {
 step_frontend() {
   local df="$ROOT/app/frontend/Dockerfile"
   if [[ ! -f "$df" ]]; then say skipped "app/frontend/Dockerfile does not exist yet"; return 0; fi
-  docker_build frontend "$df" "$ROOT/app/frontend" "BASE_IMAGE=${TAG[nginx]}"
+  local args=("BASE_IMAGE=${TAG[nginx]}" "NODE_IMAGE=${TAG[node]}") pem
+  pem="$(extra_ca_certs)"
+  # npm ci in the bundle stage (the page's OpenTelemetry web SDK) goes through the same proxy as pip
+  if [[ -n "$pem" ]] && grep -q '^ARG EXTRA_CA_CERT' "$df"; then args+=("EXTRA_CA_CERT=$pem"); fi
+  docker_build frontend "$df" "$ROOT/app/frontend" "${args[@]}"
 }
 
 step_healthcheck() {

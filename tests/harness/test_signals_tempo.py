@@ -1,11 +1,13 @@
 """TempoTraceStore against a real local HTTP server answering Tempo API shapes
-(fixtures/signals/tempo, sources in fixtures/signals/README.md)."""
+(fixtures/signals/tempo: answers captured from Tempo 2.10.8 and documentation-shaped ones; sources
+in fixtures/signals/README.md)."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -13,21 +15,18 @@ import requests
 from harness.signals.base import SignalError
 from harness.signals.model import Span
 from harness.signals.tempo import TempoTraceStore
-from harness.signals.testing import Reply, fake_server
+from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "tempo"
 LAB_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 EXAMPLE_TRACE = "5b8efff798038103d269b633813fc60c"
+CAPTURED_CREATE = "0af7651916cd43dd8448eb211c80319c"
+CAPTURED_ERROR = "000000000000000000e9329d67b6146a"
 
 
-def doc(name: str) -> object:
-    return json.loads((FIX / name).read_text())
+def doc(name: str) -> Any:
+    return signal_doc("tempo", name)
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 def test_v2_trace_with_base64_ids(server):
@@ -71,16 +70,45 @@ def test_auto_falls_back_to_v1_on_an_older_tempo(server):
     assert server.requests[-1].path == f"/api/traces/{EXAMPLE_TRACE}"
 
 
-def test_trace_not_found_is_none_without_fallback(server):
-    server.route("GET", f"/api/v2/traces/{LAB_TRACE}", Reply(404, "trace not found"))
+def test_v2_missing_trace_is_200_with_an_empty_trace(server):
+    """Tempo 2.10.8 answers a trace it does not have with 200 {"trace":{},"metrics":{}}."""
+    body = (FIX / "trace_v2_not_found.json").read_text()
+    assert json.loads(body) == {"trace": {}, "metrics": {}}
+    json_type = {"Content-Type": "application/json"}
+    server.route("GET", f"/api/v2/traces/{LAB_TRACE}", Reply(body=body, headers=json_type))
     store = TempoTraceStore(server.url)
     assert store.get_trace(LAB_TRACE) is None
-    assert store.api == "auto" and len(server.requests) == 1
+    assert store.api == "auto" and len(server.requests) == 1  # no fallback to v1
 
 
-def test_empty_trace_is_none(server):
-    server.route("GET", f"/api/v2/traces/{LAB_TRACE}", Reply(body={"trace": {}}))
-    assert TempoTraceStore(server.url).get_trace(LAB_TRACE) is None
+def test_v1_missing_trace_is_a_bodiless_404(server):
+    server.route("GET", f"/api/traces/{LAB_TRACE}", Reply(404, b""))
+    store = TempoTraceStore(server.url, api="v1")
+    assert store.get_trace(LAB_TRACE) is None
+    assert store.api == "v1" and len(server.requests) == 1
+
+
+def test_captured_complete_trace_has_metrics_and_no_status(server):
+    body = doc("trace_v2_captured_create_task.json")
+    assert "status" not in body and set(body["metrics"]) == {"inspectedBytes"}
+    server.route("GET", f"/api/v2/traces/{CAPTURED_CREATE}", Reply(body=body))
+    trace = TempoTraceStore(server.url).get_trace(CAPTURED_CREATE)
+    by_name = {s.name: s for s in trace.spans}
+    server_span, create = by_name["POST /api/tasks"], by_name["create_task"]
+    assert (server_span.kind, server_span.parent_span_id) == ("server", "b7ad6b7169203331")  # the caller's
+    assert create.parent_span_id == server_span.span_id and create.kind == "internal"
+    assert {s.kind for s in trace.descendants_of(create)} == {"client"}
+    assert {s.service for s in trace.spans} == {"flask-backend"}
+    assert server_span.attributes["http.status_code"] == 201
+    assert all(s.status == "unset" for s in trace.spans)
+
+
+def test_captured_error_trace_with_leading_zero_bytes(server):
+    server.route("GET", f"/api/v2/traces/{CAPTURED_ERROR}", Reply(body=doc("trace_v2_captured_error.json")))
+    trace = TempoTraceStore(server.url).get_trace(CAPTURED_ERROR)
+    assert {s.trace_id for s in trace.spans} == {CAPTURED_ERROR}  # base64 "AAAAAAAAAAAA6TKdZ7YUag=="
+    assert [(s.name, s.kind, s.status) for s in trace.spans] == [
+        ("GET /api/simulate-error", "server", "error"), ("simulate_error", "internal", "error")]
 
 
 def test_server_error_raises(server):
@@ -100,6 +128,16 @@ def test_search_uses_traceql_and_window_and_pads_hex_ids(server):
     assert sent.param("limit") == "5"
     start, end = int(sent.param("start")), int(sent.param("end"))
     assert end - start == 300 and abs(end - time.time()) < 5  # seconds
+
+
+def test_captured_search_drops_leading_zeros_and_sends_start_as_a_string(server):
+    body = doc("search_captured.json")
+    assert all(isinstance(t["startTimeUnixNano"], str) for t in body["traces"])
+    assert "e9329d67b6146a" in {t["traceID"] for t in body["traces"]}  # 000000000000000000e9329d67b6146a
+    server.route("GET", "/api/search", Reply(body=body))
+    assert TempoTraceStore(server.url).search("flask-backend") == [
+        "4bf92f3577b34da6a3ce929d0e0e4736", CAPTURED_ERROR, CAPTURED_CREATE,
+        "114f2b5e67944ef2bfc6532d00b888fc"]
 
 
 def test_search_traceql_answer(server):

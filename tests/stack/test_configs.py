@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import catalogue
 from tests.stack.test_configs_support import (
     STACK,
     STORE_SETS,
@@ -110,8 +111,8 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
     for name, jobs in expected.items():
         config = load_yaml(f"prometheus/{name}")
         assert set(_jobs(config)) == jobs, name
-        assert config["global"]["scrape_interval"] == "5s", name
-        assert all(job.get("scrape_interval", "5s") == "5s" for job in config["scrape_configs"]), name
+        assert config["global"]["scrape_interval"] == "2s", name
+        assert all(job.get("scrape_interval", "2s") == "2s" for job in config["scrape_configs"]), name
         # The jobs every set shares stay identical to the base file's.
         for job_name, job in _jobs(base).items():
             assert _jobs(config)[job_name] == job, f"{name}: job {job_name} drifted from prometheus.yml"
@@ -152,7 +153,10 @@ def test_collector_config_shape(name: str) -> None:
     assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
     assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
-    assert service["extensions"] == ["health_check"]
+    if name == "config.base.yaml":  # debug exporters only: nothing to queue
+        assert service["extensions"] == ["health_check"]
+    else:
+        assert service["extensions"] == ["health_check", "file_storage/queue"]
     reader = service["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]
     assert (reader["host"], reader["port"]) == ("0.0.0.0", 8888)
 
@@ -172,6 +176,53 @@ def test_collector_exporters_point_at_the_stores() -> None:
     assert tl["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
     assert tl["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc/tempo"]
     assert tl["service"]["pipelines"]["logs"]["exporters"] == ["otlp_http/loki"]
+
+
+QUEUE_DIR = "/var/lib/otelcol/file_storage"  # the collector-queue volume's mount point (compose.yaml)
+
+
+@pytest.mark.parametrize("store_set", STORE_SETS)
+def test_collector_exporters_queue_on_the_volume_and_retry(store_set: str) -> None:
+    """Every store exporter keeps its sending queue in file_storage on the collector-queue volume
+    (survives a collector restart) and retries a store that does not answer for minutes, not
+    seconds (a 30 s outage of a store loses nothing: features/accounting.feature)."""
+    config = load_yaml(f"collector/config.{store_set}.yaml")
+    storage = config["extensions"]["file_storage/queue"]
+    assert storage["directory"] == QUEUE_DIR and storage["compaction"]["directory"] == QUEUE_DIR
+    assert storage["compaction"]["on_start"] and storage["compaction"]["on_rebound"]
+    services = compose_config(compose_files(store_set, False), _env_for(store_set))
+    volumes = services["services"]["otel-collector"]["volumes"]
+    assert any(isinstance(v, str) and v.startswith("collector-queue:") and v.split(":")[1] == QUEUE_DIR
+               for v in volumes), volumes
+    exporters = config["exporters"]
+    assert set(exporters) == {e for p in config["service"]["pipelines"].values() for e in p["exporters"]}
+    for name, exporter in exporters.items():
+        queue, retry = exporter["sending_queue"], exporter["retry_on_failure"]
+        assert queue["enabled"] and queue["storage"] == "file_storage/queue", name
+        assert queue["queue_size"] >= 1000, name
+        assert retry["enabled"], name
+        assert int(retry["max_elapsed_time"].removesuffix("s")) >= 120, name
+
+
+@pytest.mark.docker
+def test_the_registry_collector_image_gives_the_queue_volume_its_owner(tmp_path: Any) -> None:
+    """stack/images/collector/registry/Dockerfile (the official image + the queue's directory): a
+    fresh named volume mounted there belongs to uid 10001, so file_storage can write. Built here on
+    lab/base (the official image is FROM scratch: no shell to look with)."""
+    require_image("lab/base:bookworm")
+    tag, volume = "obslab-test/collector-queue-owner:test", f"obslab-test-queue-{tmp_path.name[-8:]}"
+    context = STACK / "images" / "collector" / "registry"
+    try:
+        build = run(["docker", "build", "-q", "-t", tag, "--build-arg", "BASE_IMAGE=lab/base:bookworm",
+                     str(context)], timeout=300)
+        assert build.returncode == 0, build.stdout + build.stderr
+        proc = run(["docker", "run", "--rm", "--network", "none", "-v", f"{volume}:{QUEUE_DIR}", tag,
+                    "stat", "-c", "%u:%g", QUEUE_DIR], timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert proc.stdout.strip() == "10001:10001"
+    finally:
+        run(["docker", "volume", "rm", "-f", volume], timeout=60)
+        run(["docker", "rmi", "-f", tag], timeout=60)
 
 
 @pytest.mark.docker
@@ -213,7 +264,12 @@ def test_jaeger_config_shape() -> None:
     config = load_yaml("jaeger/config.yaml")
     ext = config["extensions"]
     backend = ext["jaeger_query"]["storage"]["traces"]
-    assert "memory" in ext["jaeger_storage"]["backends"][backend]
+    badger = ext["jaeger_storage"]["backends"][backend]["badger"]  # on disk: a restart keeps the traces
+    assert badger["ephemeral"] is False
+    mount = "/tmp"  # where compose.jaeger-victorialogs.yaml mounts the volume jaeger-data
+    assert all(d.startswith(f"{mount}/") for d in badger["directories"].values()), badger["directories"]
+    services = compose_config(compose_files("jaeger-victorialogs", False), _env_for("jaeger-victorialogs"))
+    assert f"jaeger-data:{mount}:rw" in services["services"]["jaeger"]["volumes"]
     assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == backend
     assert ext["jaeger_query"]["http"]["endpoint"] == "0.0.0.0:16686"
     assert ext["healthcheckv2"]["http"]["endpoint"] == "0.0.0.0:13133"
@@ -259,11 +315,52 @@ def test_loki_config_shape() -> None:
     assert config["common"]["path_prefix"] == "/loki"
 
 
+# Loki 3.7 pkg/loghttp/push/otlp_config.go: GlobalOTLPConfig.RegisterFlags (the defaults) and
+# ApplyGlobalOTLPConfig + actionForAttribute (defaults first unless ignore_defaults, first match wins,
+# unmatched -> structured metadata).
+LOKI_DEFAULT_INDEX_LABELS = [
+    "service.name", "service.namespace", "service.instance.id", "deployment.environment",
+    "deployment.environment.name", "cloud.region", "cloud.availability_zone", "k8s.cluster.name",
+    "k8s.namespace.name", "k8s.pod.name", "k8s.container.name", "container.name", "k8s.replicaset.name",
+    "k8s.deployment.name", "k8s.statefulset.name", "k8s.daemonset.name", "k8s.cronjob.name", "k8s.job.name",
+]  # fmt: skip
+
+
+def loki_resource_action(config: dict[str, Any], attribute: str) -> str:
+    resource = config["limits_config"].get("otlp_config", {}).get("resource_attributes", {})
+    rules = list(resource.get("attributes_config", []))
+    if not resource.get("ignore_defaults"):
+        rules.insert(0, {"action": "index_label", "attributes": LOKI_DEFAULT_INDEX_LABELS})
+    for rule in rules:
+        if attribute in rule.get("attributes", []) or (
+            "regex" in rule and re.fullmatch(rule["regex"], attribute)
+        ):
+            return rule.get("action", "structured_metadata")
+    return "structured_metadata"
+
+
+def test_loki_stream_labels_are_stable() -> None:
+    """service.instance.id (the collector's container hostname when the app sets none) must not be a
+    stream label: each new collector container would start new streams (issue 16)."""
+    config = load_yaml("loki/loki.yaml")
+    # every resource attribute the collector and the app's SDK send (stack/collector/config.tempo-loki.yaml)
+    sent = ["service.name", "service.version", "service.instance.id", "deployment.environment",
+            "deployment.environment.name", "telemetry.sdk.name", "telemetry.sdk.language",
+            "telemetry.sdk.version"]  # fmt: skip
+    index = {a.replace(".", "_") for a in sent if loki_resource_action(config, a) == "index_label"}
+    assert index == {"service_name", "deployment_environment", "deployment_environment_name"}
+    assert loki_resource_action(config, "service.instance.id") == "structured_metadata"
+    # what Loki does without the lab's otlp_config
+    assert loki_resource_action({"limits_config": {}}, "service.instance.id") == "index_label"
+
+
 @pytest.mark.docker
 @pytest.mark.parametrize(
     ("service", "args"),
     [
-        ("tempo", ["-config.file=/cfg/tempo.yaml", "-config.verify"]),
+        # Tempo registers -config.verify as a value flag on its command line: a bare -config.verify
+        # exits 2 with "flag needs an argument" (checked with Tempo 2.10.8 built from source).
+        ("tempo", ["-config.file=/cfg/tempo.yaml", "-config.verify=true"]),
         ("loki", ["-config.file=/cfg/loki.yaml", "-verify-config"]),
     ],
 )
@@ -321,23 +418,13 @@ def test_grafana_dashboards_have_fixed_uids_and_panels(dashboards: list[dict[str
 
 # == Compose ======================================================================================
 COMBINATIONS = [(s, local) for s in (None, *STORE_SETS) for local in (False, True)]
-HOST_PORTS = {
-    "frontend": {8080},
-    "backend": {5000},
-    "otel-collector": {4317, 4318, 13133, 8888},
-    "prometheus": {9090},
-    "jaeger": {16686},
-    "victorialogs": {9428},
-    "tempo": {3200},
-    "loki": {3100},
-    "grafana": {3000},
-}
+# The expectations come from the one catalogue of services (harness/catalogue.py).
+HOST_PORTS = catalogue.documented_ports()
 # What stack/images/build.sh can build here; Tempo, Loki and Grafana always come from a registry.
-LOCAL_BUILDABLE = {"frontend", "backend", "otel-collector", "prometheus", "jaeger", "victorialogs"}
+LOCAL_BUILDABLE = {s.name for s in catalogue.SERVICES.values() if s.local_image}
 SERVICES = {
-    None: {"frontend", "backend", "otel-collector", "prometheus"},
-    "jaeger-victorialogs": {"frontend", "backend", "otel-collector", "prometheus", "jaeger", "victorialogs"},
-    "tempo-loki": {"frontend", "backend", "otel-collector", "prometheus", "tempo", "loki", "grafana"},
+    None: {s.name for s in catalogue.SERVICES.values() if s.store_sets == catalogue.STORE_SETS},
+    **{stores: {s.name for s in catalogue.services_of(stores)} for stores in catalogue.STORE_SETS},
 }
 
 
@@ -416,6 +503,8 @@ def test_compose_services_ports_health_and_volumes(combo: tuple[str | None, bool
     state = {
         "backend": "/app/data",
         "prometheus": "/prometheus",
+        "otel-collector": "/var/lib/otelcol/file_storage",
+        "jaeger": "/tmp",
         "victorialogs": "/victoria-logs-data",
         "tempo": "/var/tempo",
         "loki": "/loki",
@@ -470,6 +559,24 @@ def test_compose_grafana_password_has_no_default() -> None:
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == TEST_GRAFANA_PASSWORD
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+
+
+TEMPO_LOKI_PINS = {"tempo": ("grafana/tempo", "2.10.8", "confirmed"),
+                   "loki": ("grafana/loki", "3.7.8", "not confirmed"),
+                   "grafana": ("grafana/grafana", "13.2.3", "not confirmed")}
+
+
+def test_tempo_loki_image_pins_and_how_each_was_checked() -> None:
+    """The pins of issue 16 stay, and the compose file says for each how it was checked."""
+    services = compose_config(compose_files("tempo-loki", False), _env_for("tempo-loki"))["services"]
+    text = (STACK / "compose.tempo-loki.yaml").read_text(encoding="utf-8")
+    for service, (image, tag, verdict) in TEMPO_LOKI_PINS.items():
+        assert services[service]["image"] == f"docker.io/{image}:{tag}"
+        pattern = rf"^#   {re.escape(image)} {re.escape(tag)} — (.+?)(?=^#   \S|^#\s*$)"
+        note = re.search(pattern, text, re.M | re.S)
+        assert note, f"compose.tempo-loki.yaml does not say how {image}:{tag} was checked"
+        assert note.group(1).startswith(verdict + ":"), note.group(1)
+        assert re.search(r"\b[0-9a-f]{8}\b", note.group(1)), f"{image}: name the commit that was read"
 
 
 def test_compose_files_have_no_version_name_or_container_name() -> None:

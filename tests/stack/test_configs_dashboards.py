@@ -256,7 +256,7 @@ def test_dashboard_query_parses_and_returns_data(
 ) -> None:
     expr = substitute_variables(panel_query.expr, dashboard)
     assert "$" not in expr, f"unsubstituted variable in {expr}"
-    # Data can lag a rule evaluation (5 s): retry briefly before calling it empty.
+    # Data can lag a rule evaluation (every 2 s): retry briefly before calling it empty.
     deadline = time.monotonic() + 15
     while True:
         result = query(prometheus, expr)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import catalogue
 from harness.dashboards import (  # noqa: F401 - re-exported for the config tests
     BUILTIN_VARIABLES,
     PanelQuery,
@@ -32,7 +33,7 @@ from harness.dashboards import load_dashboards as _load_dashboards
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "stack"
 DASHBOARDS = STACK / "grafana" / "dashboards"
-STORE_SETS = ("jaeger-victorialogs", "tempo-loki")
+STORE_SETS = catalogue.STORE_SETS
 # Only for rendering configs in tests; never a real password.
 TEST_GRAFANA_PASSWORD = "config-test-only"
 

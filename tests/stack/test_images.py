@@ -28,6 +28,7 @@ BUILDABLE = [
     "base",
     "python",
     "nginx",
+    "node",
     "backend",
     "frontend",
     "healthcheck",

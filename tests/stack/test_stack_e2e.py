@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness import expect
-from harness.compose import docker_client
 from harness.config import LabConfig
-from harness.images import missing_local_images, present_tags
+from harness.engine import SdkEngine
+from harness.images import missing_local_images
 from harness.lab import Lab
 from harness.signals.tracecontext import new_traceparent
 from harness.targets.docker import DockerTarget
@@ -33,18 +33,20 @@ def _engine_answers() -> bool:
 
 
 @pytest.fixture
-def stack_lab(monkeypatch: pytest.MonkeyPatch) -> Iterator[Lab]:
+def stack_lab() -> Iterator[Lab]:
     if not _engine_answers():
         pytest.skip("no Docker engine answers (start dockerd)")
-    missing = missing_local_images("jaeger-victorialogs", present_tags(docker_client()))
+    engine = SdkEngine("probe")
+    missing = missing_local_images("jaeger-victorialogs", set(engine.image_ids()))
+    engine.close()
     if missing:
         pytest.skip(f"local images missing: {', '.join(missing.values())} (run `lab images build`)")
-    monkeypatch.setenv("LAB_BIND_ADDRESS", f"127.0.0.{random.randint(20, 250)}")
     config = LabConfig(
         target="docker",
         stores="jaeger-victorialogs",
         image_source="local",
         project=f"stacke2e{random.randint(1000, 9999)}",
+        bind_address=f"127.0.0.{random.randint(20, 250)}",
     )
     target = DockerTarget(config)
     try:
