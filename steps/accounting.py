@@ -1,0 +1,139 @@
+"""Accounting: sustained, bounded traffic through the front with trace ids the harness chose, faults
+of every hop done while it runs, and afterwards what each signal lost and at which hop.
+
+``traffic`` (from the Given) runs in the background; a When step acts during it and hands on the
+``fault`` it did; "the traffic has ended" waits for the last request, asks the stores until the
+pipeline has settled and hands on the ``accounting``, whose table is that step's evidence. The work
+is in harness/load.py, harness/netfault.py and harness/accounting.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pytest_bdd import given, then, when
+
+from harness import accounting as account
+from harness import load, netfault
+from harness.accounting import Accounting
+from harness.lab import Lab
+from harness.load import Action, Traffic
+from harness.scenario import sentence
+
+
+@given("links of the lab's network can be delayed with tc netem")
+def netem_available(lab: Lab) -> None:
+    reason = netfault.NetworkFaults(lab.target).can_delay()
+    if reason:
+        pytest.skip(reason)
+
+
+@given(sentence("steady traffic of {rate:g} requests a second for {duration:Duration}"),
+       target_fixture="traffic")
+def steady_traffic(lab: Lab, request: pytest.FixtureRequest, rate: float, duration: float) -> Traffic:
+    traffic = load.Traffic(lab, load.LoadPlan(rate, duration))
+    request.addfinalizer(traffic.stop)  # a scenario that fails early leaves no traffic running
+    return traffic.start()
+
+
+@when(sentence("{what} is restarted during the traffic"), target_fixture="fault")
+def restarted_during(lab: Lab, traffic: Traffic, what: str) -> Action:
+    service = load.service_named(lab, what)
+    return traffic.during(f"restart of {service}", lambda: load.restart(lab, service))
+
+
+@when(sentence("the link from {source} to {dest} is cut for {seconds:Duration} during the traffic"),
+      target_fixture="fault")
+def cut_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str, dest: str,
+               seconds: float) -> Action:
+    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
+    faults = netfault.NetworkFaults(lab.target)
+    request.addfinalizer(faults.clear)
+    return traffic.during(f"{link} cut for {seconds:g} s", lambda: faults.hold(link, seconds))
+
+
+@when(sentence("the link from {source} to {dest} is cut during the traffic"), target_fixture="fault")
+def cut_from_now_on(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str,
+                    dest: str) -> Action:
+    """Cut until the end of the scenario (or until the source's container restarts: a new one has
+    a new network namespace)."""
+    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
+    faults = netfault.NetworkFaults(lab.target)
+    request.addfinalizer(faults.clear)
+    return traffic.during(f"{link} cut", lambda: faults.partition(link))
+
+
+@when(sentence("{delay:d} ms are added to the link from {source} to {dest} for {seconds:Duration} "
+               "during the traffic"), target_fixture="fault")
+def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, delay: int, source: str,
+                   dest: str, seconds: float) -> Action:
+    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
+    faults = netfault.NetworkFaults(lab.target)
+    request.addfinalizer(faults.clear)
+    return traffic.during(f"{link} delayed {delay} ms for {seconds:g} s",
+                          lambda: faults.hold(link, seconds, delay_ms=delay))
+
+
+@when("a burst of log records above the collector's memory limit is sent to it during the traffic",
+      target_fixture="fault")
+def burst_during(lab: Lab, traffic: Traffic) -> Action:
+    return traffic.during("a burst of log records straight to the collector",
+                          lambda: load.otlp_log_burst(lab))
+
+
+@when("the traffic has ended", target_fixture="accounting")
+def traffic_ended(lab: Lab, traffic: Traffic) -> Accounting:
+    return account.account(lab, traffic.wait())
+
+
+@then("every request succeeded")
+def every_request_succeeded(accounting: Accounting) -> None:
+    account.assert_every_request_succeeded(accounting.run)
+
+
+@then("every request's trace is in the trace store")
+def every_trace(accounting: Accounting) -> None:
+    account.assert_missing_at_most(accounting, "traces", 0)
+
+
+@then("every request's log records are in the log store")
+def every_log_record(accounting: Accounting) -> None:
+    account.assert_missing_at_most(accounting, "logs", 0)
+
+
+@then(sentence("no more than {pct:g} % of log records are missing"))
+def log_records_within(accounting: Accounting, pct: float) -> None:
+    account.assert_missing_at_most(accounting, "logs", pct)
+
+
+@then("Prometheus counted every request")
+def prometheus_counted(accounting: Accounting) -> None:
+    account.assert_missing_at_most(accounting, "metrics", 0)
+
+
+@then("the collector reports no refused or failed items")
+def collector_clean(accounting: Accounting) -> None:
+    account.assert_collector_clean(accounting)
+
+
+@then("the collector lost nothing it had accepted")
+def collector_kept_what_it_accepted(accounting: Accounting) -> None:
+    account.assert_lost_only_before_collector(accounting, "traces", at_most=float("inf"))
+    account.assert_lost_only_before_collector(accounting, "logs", at_most=float("inf"))
+
+
+@then(sentence("no more than {n:d} spans never reached the collector"))
+def spans_before_collector(accounting: Accounting, n: int) -> None:
+    account.assert_lost_only_before_collector(accounting, "traces", at_most=n)
+
+
+@then(sentence("the requests whose telemetry is missing were all in flight during the fault "
+               "or within {margin:Duration} of it"))
+def missing_only_around_the_fault(accounting: Accounting, fault: Action, margin: float) -> None:
+    account.assert_missing_only_around(accounting, fault, margin)
+
+
+@then("the collector counts every record of the burst as accepted or refused, the refused by its "
+      "memory_limiter")
+def burst_counted(accounting: Accounting, fault: Action) -> None:
+    assert isinstance(fault.result, load.Burst), f"the fault {fault.describe!r} sent no burst"
+    account.assert_burst_counted(accounting, fault.result)
