@@ -9,8 +9,7 @@ Feature: Logs from the application
 
   Scenario: A request's log records carry its trace id and the service name
     When I create a task titled "logged task" with a trace id of my choosing
-    Then the log store has an "Incoming request" record with that trace id within 30 seconds
-    And the log store has a "Request completed" record with that trace id
+    Then the log store has "Incoming request" and "Request completed" records with that trace id within 30 seconds
     And those records name the service "flask-backend"
 
   Scenario: An error produces an ERROR record

@@ -1,7 +1,7 @@
 @metrics
 Feature: Metrics from the application
   The backend exposes Prometheus metrics itself (prometheus_client at /metrics) and Prometheus
-  scrapes them every 5 seconds. Counters move by exactly the traffic sent, histograms see slow
+  scrapes them every 2 seconds. Counters move by exactly the traffic sent, histograms see slow
   requests and database work, and the dashboards and SLI rules have data to show.
 
   Background:
@@ -18,7 +18,7 @@ Feature: Metrics from the application
 
   Scenario: Database smoke traffic fills the database latency histogram
     When I run the database smoke test with 50 "rw" operations
-    Then Prometheus has database latency samples for SELECT, INSERT, UPDATE and DELETE
+    Then Prometheus has database latency samples for "SELECT", "INSERT", "UPDATE" and "DELETE"
 
   Scenario: Every dashboard query returns data after traffic
     Given some mixed traffic has been sent to the front

@@ -6,7 +6,8 @@
     lab down [--volumes]                                  remove containers (and volumes only if asked)
     lab images build [--only NAME ...]                    build the lab/*:local images (stack/images/build.sh)
     lab images list                                       what can be built and what the engine has
-    lab box build                                         the vagrant box (issue 5)
+    lab box build                                         the vagrant box (provision/box/build.sh)
+    lab sensitivity [--fault NAME ...] [--ci] [--list]    the suite against each fault (exit 1 on an escape)
 
 Common options (also as environment variables): --target (LAB_TARGET), --stores (LAB_STORES),
 --lab-host (LAB_HOST), --endpoints-file (LAB_ENDPOINTS_FILE), --project (LAB_PROJECT).
@@ -26,10 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__
+from harness import __version__, waiting
 from harness.config import IMAGE_SOURCES, REPO_ROOT, STORE_SETS, TARGETS, LabConfig
 from harness.errors import ConfigError, LabError
 from harness.progress import Display, run
+from harness.statefile import read_json, write_json
 from harness.waiting import scaled
 
 STATE_FILE = Path(".lab") / "last-deploy.json"
@@ -73,10 +75,11 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         help="a `lab endpoints --json` file of a running lab (LAB_ENDPOINTS_FILE)",
     )
     group.add_argument(
-        "--project",
+        "--lab-project",
+        dest="project",
         metavar="NAME",
         default=default,
-        help="compose project name (LAB_PROJECT; default obslab)",
+        help="compose project name (LAB_PROJECT; default obslab; the same option as pytest's)",
     )
 
 
@@ -135,7 +138,33 @@ def build_parser() -> argparse.ArgumentParser:
     box_sub = box.add_subparsers(dest="box_command", metavar="ACTION", parser_class=_Parser)
     box_build = box_sub.add_parser("build", help="build the libvirt box locally (provision/box/build.sh)")
     _common(box_build, suppress=True)
+
+    sens = sub.add_parser("sensitivity", help="run the suite against each fault of the catalogue")
+    sens.add_argument("--fault", nargs="+", action="extend", metavar="NAME",
+                      help="only these faults (default: the whole catalogue; `--list` shows it)")
+    sens.add_argument("--ci", action="store_true", help="only the subset CI runs on every change")
+    sens.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    sens.add_argument("--from", dest="source", metavar="REF", default=None,
+                      help="the lab's files of this git commit (default: the working tree as it is)")
+    sens.add_argument("--no-control", dest="control", action="store_false",
+                      help="skip the run without a fault that must pass first")
+    sens.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="limit per fault (default 600; scaled by LAB_TIMEOUT_SCALE)")
+    sens.add_argument("--total-timeout", dest="total_timeout", type=_seconds, default=None, metavar="SECONDS",
+                      help="limit for the whole run (default 10800; scaled): later faults are not started")
+    _common(sens, suppress=True)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse turns the ValueError into one line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds; use e.g. 600") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 and less than 1000000 seconds")
+    return value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -145,35 +174,33 @@ def _state_path(repo_root: Path) -> Path:
 
 def _recall(repo_root: Path, project: str) -> dict[str, Any]:
     """What the last `lab up` of this project used (so `lab status`/`down` need no repeated options)."""
-    try:
-        data = json.loads(_state_path(repo_root).read_text())
-        entry = data.get(project, {})
-        return entry if isinstance(entry, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    entry = read_json(_state_path(repo_root)).get(project, {})
+    return entry if isinstance(entry, dict) else {}
 
 
 def _remember(repo_root: Path, project: str, entry: dict[str, Any] | None) -> None:
-    path = _state_path(repo_root)
-    try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError):
-        data = {}
+    data = read_json(_state_path(repo_root))
     if entry is None:
         data.pop(project, None)
     else:
         data[project] = entry
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    write_json(_state_path(repo_root), data)
 
 
 def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
+    """The run's config (validated as pytest validates it); the store set defaults to the last
+    deploy's of this project when neither --stores nor LAB_STORES says."""
+    from harness.targets import validate
+
     keys = ("target", "stores", "lab_host", "endpoints_file", "project", "image_source")
     options = {k: getattr(args, k, None) for k in keys}
-    if options["stores"] is None and not env.get("LAB_STORES"):
-        project = options["project"] or env.get("LAB_PROJECT") or "obslab"
-        options["stores"] = _recall(REPO_ROOT, project).get("stores")
-    return LabConfig.from_sources(options, env)
+    config = LabConfig.from_sources(options, env)
+    if options["stores"] is None and not (config.lab_env.get("LAB_STORES") or "").strip():
+        recalled = _recall(REPO_ROOT, config.project).get("stores")
+        if recalled:
+            config = LabConfig.from_sources({**options, "stores": recalled}, env)
+    validate(config)
+    return config
 
 
 def _choose(config: LabConfig, display: Display) -> tuple[Any, str]:
@@ -215,19 +242,23 @@ def cmd_status(args: argparse.Namespace, config: LabConfig, display: Display) ->
     width = max(len(s) for s in states)
     for service, state in sorted(states.items()):
         display.info(f"  {service:<{width}}  {state}")
-    healthy = all(
-        s.startswith(("running", "reachable")) and "unhealthy" not in s and "starting" not in s
-        for s in states.values()
-    )
-    return 0 if healthy else 1
+    return 0 if all(s.ready for s in states.values()) else 1
 
 
 def cmd_endpoints(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
     target, _ = _choose(config, display)
     try:
-        data = target.endpoints().to_dict()
+        data: dict[str, Any] = target.endpoints().to_dict()
+        try:
+            running, why = target.is_running(), ""
+        except LabError as exc:
+            running, why = False, f" ({exc})"
     finally:
         target.close()
+    data["running"] = running
+    if not running:
+        display.info(f"the lab is not running{why.splitlines()[0] if why else ''}: these are the URLs it "
+                     "will have once `lab up` has deployed it")
     if args.json:
         print(json.dumps(data, sort_keys=True))
     else:
@@ -265,25 +296,26 @@ def cmd_images(args: argparse.Namespace, config: LabConfig, display: Display) ->
         raise ConfigError("`lab images` needs an action: build or list")
     _target_line_or_none(config, display)
     if args.images_command == "list":
-        from harness.compose import docker_client
+        from harness.engine import SdkEngine
 
         listed = images.list_images(config.repo_root)
+        engine = SdkEngine(config.project)
         try:
-            client = docker_client(timeout=20)
-            present = images.present_tags(client)
-            client.close()
-        except LabError:
-            present = set()
+            present = set(engine.image_ids())
+        except LabError as exc:
+            display.info(f"the local Docker engine does not answer ({exc}): cannot say which images it has")
+            present = None
+        finally:
+            engine.close()
         for item in listed:
             if item.tag is None:
                 display.info(f"  {item.name:<15} {'-':<40} not buildable here")
                 continue
-            have = (
-                (config.repo_root / item.tag).is_file()
-                if "/" in item.tag and ":" not in item.tag
-                else item.tag in present
-            )
-            display.info(f"  {item.name:<15} {item.tag:<40} {'present' if have else 'missing'}")
+            if "/" in item.tag and ":" not in item.tag:
+                seen = "present" if (config.repo_root / item.tag).is_file() else "missing"
+            else:
+                seen = "unknown" if present is None else "present" if item.tag in present else "missing"
+            display.info(f"  {item.name:<15} {item.tag:<40} {seen}")
         return 0
     extra = [flag for flag, on in (("--force", args.force), ("--rebuild-base", args.rebuild_base)) if on]
     _, lines = images.build(args.only, display=display, repo_root=config.repo_root, extra_args=extra)
@@ -298,19 +330,63 @@ def cmd_box(args: argparse.Namespace, config: LabConfig, display: Display) -> in
     if args.box_command is None:
         raise ConfigError("`lab box` needs an action: build")
     script = config.repo_root / "provision" / "box" / "build.sh"
-    if not script.is_file():
-        print(
-            "lab: not available yet: the vagrant target (issue 5) builds its box with "
-            "provision/box/build.sh, which this version does not have",
-            file=sys.stderr,
-        )
-        return 2
     display.info("target vagrant: `lab box build` makes the libvirt box the vagrant target boots")
     with display.phase(f"box: {script.relative_to(config.repo_root)}"):
         run(
             [str(script)], timeout=scaled(BOX_BUILD_TIMEOUT), cwd=config.repo_root, on_line=display.detail
         ).check("provision/box/build.sh")
     return 0
+
+
+def cmd_sensitivity(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    from harness import sensitivity
+
+    faults = sensitivity.choose_faults(args.fault or (), ci=args.ci)
+    if args.list:
+        for fault in faults:
+            flag = " [ci]" if fault.ci else ""
+            display.info(f"{fault.name:<44} {fault.hop:<12} {fault.kind:<15} {fault.summary}{flag}")
+            display.detail(f"    caught by: {'; '.join(fault.catches)}")
+        display.info(f"{len(faults)} faults")
+        return 0
+    if config.target == "auto":
+        config = config.with_(target="docker")
+    display.info(f"target {config.target}: a fresh lab per fault (project {config.project}, "
+                 f"bind address {config.bind_address}); {len(faults)} faults")
+    runner = sensitivity.SensitivityRun(
+        config, faults, display=display,
+        per_fault_timeout=scaled(args.timeout or sensitivity.PER_FAULT_TIMEOUT),
+        total_timeout=scaled(args.total_timeout or sensitivity.TOTAL_TIMEOUT),
+        source=args.source, control=args.control,
+    )
+    rows = runner.run()
+    written = runner.write()
+    summary = runner.summary()
+    display.info(f"sensitivity: {summary['caught_percent']} % of {summary['faults']} faults caught "
+                 f"({', '.join(f'{n} {v}' for v, n in sorted(summary['counts'].items()))}); "
+                 f"table: {written['markdown']}")
+    missed = [r for r in rows if not r.ok]
+    for row in missed:
+        display.info(f"  {row.verdict}: {row.fault}: {row.message[:200]}")
+    return 1 if missed or len(rows) < len(faults) else 0
+
+
+def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, unknown: list[str]) -> str:
+    """One line for options the command does not have, naming the commands that do."""
+    command = " ".join(w for w in (args.command, getattr(args, "images_command", None),
+                                   getattr(args, "box_command", None)) if w)
+    where = f"`lab {command}`" if command else "`lab`"
+    owners: dict[str, list[str]] = {}
+    subparsers = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    for name, sub in (subparsers.choices.items() if subparsers else []):
+        for option in sub._option_string_actions:
+            owners.setdefault(option, []).append(f"lab {name}")
+    options = [u for u in unknown if u.startswith("-")] or unknown
+    has_it = owners.get(options[0].split("=", 1)[0])
+    hint = f"; it is an option of {', '.join(has_it)}" if has_it else ""
+    noun = "option" if len(options) == 1 else "options"
+    return f"{where} has no {noun} {' '.join(options)}{hint} (see `lab {command} --help`)".replace(
+        "`lab  --help`", "`lab --help`")
 
 
 COMMANDS = {
@@ -320,13 +396,18 @@ COMMANDS = {
     "down": cmd_down,
     "images": cmd_images,
     "box": cmd_box,
+    "sensitivity": cmd_sensitivity,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lab`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, unknown = parser.parse_known_args(words)
+    if unknown:
+        print(f"lab: {_unknown_options(parser, args, unknown)}", file=sys.stderr)
+        return 2
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
@@ -334,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     display = Display(stream=sys.stderr if machine else sys.stdout)
     try:
         config = _config(args, dict(os.environ))
+        waiting.configure(config.timeout_scale)
         return COMMANDS[args.command](args, config, display)
     except ConfigError as exc:
         print(f"lab: {exc}", file=sys.stderr)

@@ -1,24 +1,33 @@
-"""What a deploy of the lab is made of, decided once for every target.
+"""What a deploy of the lab is made of, and the one way every target brings it up and down.
 
-The docker target runs compose here; the vagrant target (later) runs the same compose files with
-the same environment on a VM. Both ask this module: which compose files (base, store set, image
-source — in that order), which environment (registry mirror, the Grafana admin password), and
-where the images come from (``auto`` means local images when they are all there, else registry),
-with the reason, which the CLI prints at the start of a run.
+The plan (decided once, whatever the target): which compose files (base, store set, image source —
+in that order), which variables compose interpolates (store set, registry mirror, bind address,
+generated secrets) and where the images come from (``auto`` means local images when they are all
+there, else registry), with the reason, which the CLI prints at the start of a run.
+
+:class:`Deployment` is the up/down path the docker and the vagrant targets share: compose ``up``
+through the target's runner (here, or in the VM over ssh), then the target's engine waits until
+every service of the plan is running and healthy, showing "waiting: n/m healthy" as it goes.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.compose import Compose
+from rich.markup import escape
+
+from harness import catalogue, images
+from harness.compose import Compose, services_in
 from harness.config import LabConfig
-from harness.errors import ConfigError
-from harness.images import local_images_for, missing_local_images
+from harness.engine import WAIT_TIMEOUT, Engine
+from harness.errors import ConfigError, LabError
+from harness.progress import Display
+from harness.statefile import read_env_file, write_private
 
 SECRETS_FILE = Path(".lab") / "secrets.env"
 GENERATED_SECRETS = ("GF_SECURITY_ADMIN_PASSWORD",)
@@ -37,8 +46,17 @@ class ImageSource:
         return f"images {self.source}: {self.reason}"
 
 
-def resolve_image_source(config: LabConfig, present: Iterable[str] | None) -> ImageSource:
-    """``config.image_source`` made concrete; ``present`` = image tags in the engine (None = unknown)."""
+RegistryProbe = Callable[[], tuple[bool, str]]  # does the registry answer, and what it said
+
+
+def resolve_image_source(config: LabConfig, present: Iterable[str] | None,
+                         registry: RegistryProbe | None = None) -> ImageSource:
+    """``config.image_source`` made concrete; ``present`` = image tags in the engine (None = unknown).
+
+    ``auto``: local images when they are all there; for a set that can be built here, when some
+    are missing, the registry if it answers (``registry``, asked only then), else the missing ones
+    are built here — so the default works on a host with no registry, once, and then from cache.
+    """
     stores = config.stores
     wanted = config.image_source
     if wanted == "registry":
@@ -48,8 +66,8 @@ def resolve_image_source(config: LabConfig, present: Iterable[str] | None) -> Im
             f"chosen explicitly (--image-source/LAB_IMAGE_SOURCE); pinned official images pulled{via}",
         )
     if wanted == "local":
-        local_images_for(stores)  # ConfigError for tempo-loki: Tempo/Loki/Grafana cannot be built here
-        missing = missing_local_images(stores, present) if present is not None else {}
+        images.local_images_for(stores)  # ConfigError for tempo-loki: Tempo/Loki/Grafana cannot be built here
+        missing = images.missing_local_images(stores, present) if present is not None else {}
         if missing:
             return ImageSource(
                 "local",
@@ -59,24 +77,33 @@ def resolve_image_source(config: LabConfig, present: Iterable[str] | None) -> Im
             )
         return ImageSource("local", "chosen explicitly (--image-source/LAB_IMAGE_SOURCE); lab/*:local images")
     # auto
-    if stores == "tempo-loki":
+    if catalogue.local_images(stores) is None:
+        names = ", ".join(n.capitalize() for n in catalogue.unbuildable(stores))
         return ImageSource(
             "registry",
-            "auto: the tempo-loki set runs Tempo, Loki and Grafana, whose images "
-            "cannot be built here, so they come from the registry",
+            f"auto: the {stores} set runs {names}, whose images cannot be built here, so they come "
+            "from the registry",
         )
     if present is None:
         return ImageSource("registry", "auto: the engine's images are not known, so the registry is used")
-    needed = local_images_for(stores)
-    missing = missing_local_images(stores, present)
+    needed = images.local_images_for(stores)
+    missing = images.missing_local_images(stores, present)
     if not missing:
         return ImageSource(
             "local", f"auto: all {len(needed)} lab/*:local images the {stores} set needs are in the engine"
         )
+    answers, said = registry() if registry is not None else (True, "not asked")
+    if answers:
+        return ImageSource(
+            "registry",
+            f"auto: {', '.join(sorted(missing.values()))} not in the engine and the registry answers "
+            "(`lab images build` makes them locally instead), so the registry is used",
+        )
     return ImageSource(
-        "registry",
-        f"auto: {', '.join(sorted(missing.values()))} not in the engine "
-        "(`lab images build` makes them), so the registry is used",
+        "local",
+        f"auto: no registry answers ({said}), so the {len(missing)} missing lab/*:local image(s) are "
+        f"built here first (minutes, once; cached afterwards): {', '.join(sorted(missing.values()))}",
+        missing,
     )
 
 
@@ -98,41 +125,26 @@ def load_secrets(repo_root: Path, create: bool = True) -> dict[str, str]:
     on first start); never a default in the repository.
     """
     path = repo_root / SECRETS_FILE
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip()
+    values = read_env_file(path)
     missing = [k for k in GENERATED_SECRETS if not values.get(k)]
     if missing and create:
         for key in missing:
             values[key] = secrets.token_urlsafe(24)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(
-                "# Generated by the lab harness; keep private. Deleting it makes new secrets on the\n"
-                "# next deploy (Grafana keeps its first admin password in its volume until\n"
-                "# `lab down --volumes`).\n"
-            )
-            fh.writelines(f"{k}={v}\n" for k, v in sorted(values.items()))
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_private(
+            path,
+            "# Generated by the lab harness; keep private. Deleting it makes new secrets on the\n"
+            "# next deploy (Grafana keeps its first admin password in its volume until\n"
+            "# `lab down --volumes`).\n" + "".join(f"{k}={v}\n" for k, v in sorted(values.items())),
+        )
     if path.exists():
         os.chmod(path, 0o600)
     return values
 
 
-def secret_values(
-    config: LabConfig, env: Mapping[str, str] | None = None, create: bool = True
-) -> dict[str, str]:
+def secret_values(config: LabConfig, create: bool = True) -> dict[str, str]:
     """The secrets a deploy uses: ``.lab/secrets.env``, each overridable from the environment."""
-    env = os.environ if env is None else env
     values = load_secrets(config.repo_root, create=create)
-    values.update({k: env[k] for k in SECRET_KEYS if env.get(k)})
+    values.update({k: v for k, v in config.secrets.items() if k in SECRET_KEYS and v})
     return values
 
 
@@ -141,9 +153,10 @@ def grafana_admin_password(config: LabConfig) -> str:
     return secret_values(config)["GF_SECURITY_ADMIN_PASSWORD"]
 
 
-def compose_env(config: LabConfig, secret_values: Mapping[str, str]) -> dict[str, str]:
+def compose_env(config: LabConfig, secret_values: Mapping[str, str],
+                bind_address: str | None = None) -> dict[str, str]:
     """The variables compose interpolates (on top of the caller's environment)."""
-    env = {"LAB_STORES": config.stores}
+    env = {"LAB_STORES": config.stores, "LAB_BIND_ADDRESS": bind_address or config.bind_address}
     mirror = mirror_host(config.registry_mirror)
     if mirror:
         env["LAB_REGISTRY_MIRROR"] = mirror  # the compose files default to docker.io
@@ -174,28 +187,107 @@ class DeployPlan:
     def image_source(self) -> str:
         return self.images.source
 
+    @property
+    def services(self) -> list[str]:
+        return services_in(self.files)
+
     def public_env(self) -> dict[str, str]:
         """``env`` with secrets masked, for evidence and logs."""
         return {k: ("***" if k in SECRET_KEYS else v) for k, v in self.env.items()}
 
-    def compose(self, override: str | None = None, on_line: Callable[[str], None] | None = None) -> Compose:
-        return Compose(
-            self.project, self.files, env=self.env, cwd=self.stack_dir, override=override, on_line=on_line
-        )
+    def needs_healthcheck_binary(self) -> bool:
+        return any("lab-healthcheck" in f.read_text() for f in self.files)
 
 
 def plan(
-    config: LabConfig, present: Iterable[str] | None = None, *, create_secrets: bool = True
+    config: LabConfig, present: Iterable[str] | None = None, *, create_secrets: bool = True,
+    registry: RegistryProbe | None = None,
 ) -> DeployPlan:
     """Files, environment and image source for ``config``; ``present`` = tags in the target's engine."""
-    images = resolve_image_source(config, present)
-    files = compose_files(config.stack_dir, config.stores, images.source)
+    source = resolve_image_source(config, present, registry)
+    files = compose_files(config.stack_dir, config.stores, source.source)
     env = compose_env(config, secret_values(config, create=create_secrets))
     return DeployPlan(
         project=config.project,
         stores=config.stores,
-        images=images,
+        images=source,
         files=files,
         env=env,
         stack_dir=config.stack_dir,
     )
+
+
+def down_plan(config: LabConfig) -> DeployPlan:
+    """Enough of a plan to take the lab down: the project and its base and store-set files."""
+    return DeployPlan(
+        project=config.project,
+        stores=config.stores,
+        images=ImageSource("registry", "down"),
+        files=compose_files(config.stack_dir, config.stores, "registry"),
+        env=compose_env(config, secret_values(config, create=False)),
+        stack_dir=config.stack_dir,
+    )
+
+
+def ensure_local_images(plan: DeployPlan, engine: Engine | None, display: Display, repo_root: Path) -> None:
+    """Build what the plan's local image source still lacks (and the healthcheck binary the compose
+    files mount), in the local engine; LabError when the build did not make them."""
+    wanted = list(plan.images.missing)
+    binary = repo_root / images.HEALTHCHECK_BINARY
+    if not binary.is_file() and plan.needs_healthcheck_binary():
+        wanted.insert(0, "healthcheck")
+    if not wanted:
+        return
+    images.build(wanted, display=display, repo_root=repo_root)
+    if plan.image_source == "local" and engine is not None:
+        still = images.missing_local_images(plan.stores, set(engine.image_ids()))
+        if still:
+            raise LabError(
+                f"after the build, still missing: {', '.join(sorted(still.values()))} "
+                "(see `lab images build` output)"
+            )
+    if not binary.is_file() and "healthcheck" in wanted:
+        raise LabError(f"{images.HEALTHCHECK_BINARY} was not built (Go is needed: see stack/images/build.sh)")
+
+
+class Deployment:
+    """compose up/down through ``compose``'s runner, health through ``engine``: one path for every
+    target that deploys. ``timings`` holds the seconds of the last up's phases."""
+
+    def __init__(self, compose: Compose, engine: Engine, display: Display, where: str = ""):
+        self.compose = compose
+        self.engine = engine
+        self.display = display
+        self.where = where
+        self.timings: dict[str, float] = {}
+
+    def _progress(self, ready: int, total: int, problems: list[str]) -> None:
+        first = f" — {problems[0]}" if problems else ""
+        self.display.update(escape(f"waiting: {ready}/{total} services healthy{first[:90]}"))
+
+    def up(self, plan: DeployPlan, wait_timeout: float = WAIT_TIMEOUT) -> None:
+        """``compose up`` (keeps volumes, recreates only what changed), then wait until every
+        service of the plan is running and healthy."""
+        files = " ".join(f"-f {f.name}" for f in plan.files)
+        started = time.monotonic()
+        with self.display.phase(
+            f"compose up{self.where} ({self.compose.version}, project {plan.project}, {files})"
+        ):
+            self.compose.up(no_build=plan.image_source == "local")
+        self.timings["compose-up"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        with self.display.phase(f"waiting for every service{self.where} to be running and healthy"):
+            self.engine.wait_all(plan.services, timeout=wait_timeout, on_progress=self._progress)
+        self.timings["wait-healthy"] = round(time.monotonic() - started, 1)
+        for service, state in sorted(self.engine.states().items()):
+            self.display.detail(f"{service:<15} {state}")
+
+    def down(self, volumes: bool = False) -> None:
+        """Remove the project's containers and networks; volumes only with ``volumes=True`` (also
+        those of a store set these files do not name)."""
+        what = "containers, networks and volumes" if volumes else "containers and networks (volumes kept)"
+        with self.display.phase(f"compose down{self.where} ({self.compose.version}, "
+                                f"project {self.compose.project}): {what}"):
+            self.compose.down(volumes=volumes)
+            if volumes:
+                self.engine.remove_volumes()

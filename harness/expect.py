@@ -8,18 +8,40 @@ Steps call these; the logic lives here where unit tests can reach it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness import evidence
+from harness import evidence, pipeline
 from harness.dashboards import load_dashboards, promql_queries, substitute_variables
-from harness.lab import Lab
+from harness.errors import LabError
 from harness.signals.model import LogRecord, Span, Trace
-from harness.waiting import GiveUp, NotYet, eventually
+from harness.waiting import GiveUp, NotYet, WaitTimeout, eventually, scaled
+
+if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
+    from harness.lab import Lab
 
 SERVICE = "flask-backend"
+LATENCY = "http_request_duration_seconds"
 T = TypeVar("T")
+Buckets = Mapping[float, float]  # a histogram's cumulative counts by upper bound (le)
+
+
+def by_hop(lab: Lab, signal: str, wait: Callable[[], T]) -> T:
+    """``wait()``, and when it times out, its message says what each hop counted for ``signal``
+    (the app's requests, the collector's accepted/refused/sent items, the store's own counter:
+    :func:`harness.pipeline.explain`), so a missing trace or log record points at the hop that
+    lost it."""
+    try:
+        return wait()
+    except WaitTimeout as exc:
+        hops = pipeline.explain(lab, signal)
+        evidence.attach("note", f"{signal}: what each hop counted", hops=hops)
+        error = WaitTimeout(exc.describe, exc.timeout, exc.attempts, exc.last_observation)
+        error.args = (f"{exc}; {signal} by hop: {hops}",)
+        raise error from None
 
 # ---------------------------------------------------------------------------------------- traces
 
@@ -52,9 +74,9 @@ def trace_arrives(
             raise NotYet(f"trace {trace_id} has {len(trace.spans)} spans ({trace.summary()}) but {missing}")
         return trace
 
-    trace = eventually(
+    trace = by_hop(lab, "traces", lambda: eventually(
         check, timeout=timeout, describe=f"trace {trace_id} in {lab.traces.name}", interval=1.0
-    )
+    ))
     evidence.attach("trace", f"trace {trace_id} in {lab.traces.name}", spans=trace.summary())
     return trace
 
@@ -83,6 +105,11 @@ def server_span(trace: Trace, method: str, route: str) -> Span:
     raise AssertionError(f"no server span for {method} {route}; spans: {trace.summary()}")
 
 
+def manual_span(trace: Trace, route: tuple[str, str], name: str) -> Span:
+    """The span ``name`` below the server span of ``(method, route)``."""
+    return descendant_named(trace, server_span(trace, *route), name)
+
+
 def descendant_named(trace: Trace, parent: Span, name: str) -> Span:
     for span in trace.descendants_of(parent):
         if span.name == name:
@@ -104,6 +131,34 @@ def error_span(trace: Trace) -> Span:
         if span.status == "error":
             return span
     raise AssertionError(f"no span with error status; spans: {trace.summary()}")
+
+
+def traces_of_tasks(lab: Lab, titles: list[str], *, timeout: float = 30) -> dict[str, str]:
+    """Wait until the trace store has, among the service's recent traces, one whose ``create_task``
+    span carries each title (requests sent without a traceparent: the trace ids are the app's)."""
+    found: dict[str, str] = {}  # title -> trace id
+
+    def check() -> dict[str, str]:
+        ids = lab.traces.search(SERVICE, limit=50, lookback_s=600)
+        for trace_id in ids:
+            if trace_id in found.values():
+                continue
+            trace = lab.traces.get_trace(trace_id)
+            for span in trace.named("create_task") if trace else []:
+                title = span.attributes.get("task.title")
+                if title in titles:
+                    found[str(title)] = trace_id
+        missing = [t for t in titles if t not in found]
+        if missing:
+            raise NotYet(f"{lab.traces.name} has traces of {len(found)} of the {len(titles)} tasks, none of "
+                         f"{missing} ({len(ids)} recent traces of {SERVICE} searched)")
+        return dict(found)
+
+    result = by_hop(lab, "traces", lambda: eventually(
+        check, timeout=timeout, interval=1.0,
+        describe=f"a trace of each of {len(titles)} untraced tasks in {lab.traces.name}"))
+    evidence.attach("trace", f"traces of {len(titles)} tasks created without trace context", traces=result)
+    return result
 
 
 # ------------------------------------------------------------------------------------------ logs
@@ -132,9 +187,9 @@ def log_records(
         return matching
 
     what = " ".join(x for x in (severity, repr(text) if text else None) if x) or "any"
-    found = eventually(
+    found = by_hop(lab, "logs", lambda: eventually(
         check, timeout=timeout, describe=f"{what} log record with trace {trace_id} in {lab.logs.name}"
-    )
+    ))
     evidence.attach(
         "log",
         f"{len(found)} {what} record(s) for trace {trace_id} in {lab.logs.name}",
@@ -150,6 +205,17 @@ def log_records(
         ],
     )
     return found
+
+
+def log_records_saying(lab: Lab, trace_id: str, texts: list[str], *, timeout: float = 30) -> list[LogRecord]:
+    """The records of this trace for each of ``texts`` (each must have at least one)."""
+    return [r for text in texts for r in log_records(lab, trace_id, text=text, timeout=timeout)]
+
+
+def records_name_service(records: list[LogRecord], service: str) -> None:
+    wrong = [(r.body, r.service) for r in records if r.service != service]
+    assert records, "no log records to check"
+    assert not wrong, f"records with another service name (body, service): {wrong}"
 
 
 # ------------------------------------------------------------------------------------ prometheus
@@ -184,7 +250,7 @@ def prom_reaches(
             raise NotYet(f"{promql} = {value}")
         return value
 
-    return eventually(check, timeout=timeout, describe=describe, interval=1.0)
+    return by_hop(lab, "metrics", lambda: eventually(check, timeout=timeout, describe=describe, interval=1.0))
 
 
 def app_counter(lab: Lab, metric: str, labels: dict[str, str]) -> float:
@@ -206,15 +272,35 @@ def settled_counter(lab: Lab, metric: str, labels: dict[str, str], *, timeout: f
     matchers = ", ".join(f'{k}="{v}"' for k, v in labels.items())
     promql = f"sum({metric}{{{matchers}}})"
     target = app_counter(lab, metric, labels)
+    # Prometheus never holds more than the app has counted — unless its value is from before the
+    # app restarted (a counter that reset and was not scraped since): not settled either.
     value = prom_reaches(
         lab,
         promql,
-        lambda v: v >= target,
+        lambda v: target <= v <= app_counter(lab, metric, labels),
         timeout=timeout,
         describe=f"Prometheus to catch up with the app's {metric} ({target:g})",
     )
     evidence.attach("query", f"{promql} settled", app=target, prometheus=value)
     return value
+
+
+def requests_to(endpoint: str) -> str:
+    """PromQL: the app's request count for one endpoint."""
+    return f'sum(http_requests_total{{endpoint="{endpoint}"}})'
+
+
+def noted_requests(lab: Lab, endpoint: str) -> dict[str, float]:
+    """``{endpoint: settled request count}``: a Then step names the endpoint it compares against."""
+    return {endpoint: settled_counter(lab, "http_requests_total", {"endpoint": endpoint})}
+
+
+def requests_grew_by(
+    lab: Lab, endpoint: str, noted: Mapping[str, float], n: int, *, timeout: float = 30
+) -> float:
+    """The request count of ``endpoint`` grew by exactly ``n`` from the value noted for it."""
+    assert endpoint in noted, f"no request count of {endpoint!r} was noted (noted: {sorted(noted)})"
+    return counter_grew_by(lab, requests_to(endpoint), noted[endpoint], n, timeout=timeout)
 
 
 def counter_grew_by(lab: Lab, promql: str, before: float, delta: float, *, timeout: float = 30) -> float:
@@ -232,18 +318,68 @@ def counter_grew_by(lab: Lab, promql: str, before: float, delta: float, *, timeo
     )
 
 
-def count_slower_than(lab: Lab, metric: str, matchers: str, seconds: float) -> float:
-    """Observations of histogram ``metric`` above ``seconds`` (count minus the first bucket ≥ seconds)."""
-    buckets = lab.prometheus.query(f"sum by (le) ({metric}_bucket{{{matchers}}})")
-    by_le = {float(b["metric"]["le"]): float(b["value"]) for b in buckets}
-    if not by_le:
-        return 0.0
-    total = by_le.get(math.inf, max(by_le.values()))
-    bounds = sorted(le for le in by_le if le >= seconds)
-    below = by_le[bounds[0]] if bounds else total
-    value = total - below
-    evidence.attach("query", f"{metric}{{{matchers}}} observations > {seconds}s", value=value, buckets=by_le)
-    return value
+def observations_above(buckets: Buckets, seconds: float) -> tuple[float, float]:
+    """(observations certainly above ``seconds``, the bucket bound that decides it).
+
+    A histogram only knows its bucket bounds: "slower than 2 s" counts what lies above the first
+    bound at or above 2 s (2.5 s with the app's buckets). With no finite bound that high the
+    histogram cannot tell, and the bound is +Inf (nothing lies above it).
+    """
+    if not buckets:
+        return 0.0, math.inf
+    total = buckets.get(math.inf, max(buckets.values()))
+    bound = min((le for le in buckets if le >= seconds), default=math.inf)
+    return total - buckets.get(bound, total), bound
+
+
+def histogram_buckets(lab: Lab, metric: str, by: str) -> dict[str, dict[float, float]]:
+    """``{label value: {le: cumulative count}}`` of histogram ``metric`` for every value of ``by``."""
+    rows = lab.prometheus.query(f"sum by ({by}, le) ({metric}_bucket)")
+    found: dict[str, dict[float, float]] = {}
+    for row in rows:
+        found.setdefault(row["metric"].get(by, ""), {})[float(row["metric"]["le"])] = float(row["value"])
+    return found
+
+
+def latency_snapshot(lab: Lab) -> dict[str, dict[float, float]]:
+    """The whole request-latency histogram by endpoint, once Prometheus holds every request the app
+    has counted: a later step reads any endpoint and any threshold from it, so it cannot go stale."""
+    settled_counter(lab, f"{LATENCY}_count", {})
+    snapshot = histogram_buckets(lab, LATENCY, "endpoint")
+    evidence.attach("query", f"{LATENCY} by endpoint before", endpoints=sorted(snapshot))
+    return snapshot
+
+
+def metrics_fresh(lab: Lab, job: str, *, max_age: float, watch: float) -> float:
+    """For ``watch`` seconds (scaled), Prometheus' newest sample of ``job`` is never older than
+    ``max_age`` (scaled): the lab scrapes every 2 s, so a longer interval, a stuck scrape or a
+    target that keeps failing shows here, whatever a counter happens to have caught. Returns the
+    oldest age seen."""
+    promql = f'time() - max(timestamp(up{{job="{job}"}}))'
+
+    def first_sample() -> None:
+        if not lab.prometheus.query(promql):
+            raise NotYet(f"Prometheus has no sample of job {job} yet")
+
+    by_hop(lab, "metrics", lambda: eventually(first_sample, timeout=max_age,
+                                              describe=f"a first sample of job {job} in Prometheus"))
+    limit, deadline = scaled(max_age), time.monotonic() + scaled(watch)
+    ages: list[float] = []
+    while True:
+        rows = lab.prometheus.query(promql)
+        age = float(rows[0]["value"]) if rows else math.inf
+        ages.append(age)
+        if not age <= limit:
+            detail = "none at all" if math.isinf(age) else f"{age:.0f} s old"
+            hops = pipeline.explain(lab, "metrics")
+            evidence.attach("query", promql, ages=[round(a, 1) for a in ages], hops=hops)
+            raise AssertionError(f"Prometheus' newest sample of job {job} is {detail}, more than "
+                                 f"{max_age:g} s (the lab scrapes every few seconds); metrics by hop: {hops}")
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(1.0)
+    evidence.attach("query", promql, ages=[round(a, 1) for a in ages])
+    return max(ages)
 
 
 def scrape_targets_up(lab: Lab, *, timeout: float = 60) -> list[dict[str, Any]]:
@@ -260,7 +396,8 @@ def scrape_targets_up(lab: Lab, *, timeout: float = 60) -> list[dict[str, Any]]:
             raise NotYet(f"targets not up: {down}")
         return targets
 
-    targets = eventually(check, timeout=timeout, describe="every Prometheus scrape target up")
+    targets = by_hop(lab, "metrics", lambda: eventually(
+        check, timeout=timeout, describe="every Prometheus scrape target up"))
     evidence.attach(
         "query", "Prometheus active targets", targets=[f"{t.get('job')}: {t.get('health')}" for t in targets]
     )
@@ -271,8 +408,6 @@ def exemplar_for_trace(lab: Lab, metric: str, trace_id: str, *, timeout: float =
     """Wait for an exemplar on ``metric`` whose trace_id label is ``trace_id``."""
 
     def check() -> dict[str, Any]:
-        import time
-
         now = time.time()
         series = lab.prometheus.exemplars(f"{metric}_bucket", start=now - 900, end=now + 60)
         seen = []
@@ -284,7 +419,8 @@ def exemplar_for_trace(lab: Lab, metric: str, trace_id: str, *, timeout: float =
                     return {"series": s.get("seriesLabels", {}), "exemplar": ex}
         raise NotYet(f"{len(seen)} exemplars on {metric}, none for {trace_id}; last: {seen[-3:]}")
 
-    found = eventually(check, timeout=timeout, describe=f"exemplar on {metric} for trace {trace_id}")
+    found = by_hop(lab, "metrics", lambda: eventually(
+        check, timeout=timeout, describe=f"exemplar on {metric} for trace {trace_id}"))
     evidence.attach("exemplar", f"exemplar on {metric} → trace {trace_id}", **found)
     return found
 
@@ -337,27 +473,37 @@ def recording_rules_have_values(lab: Lab, *, timeout: float = 90) -> list[str]:
             raise NotYet(f"recording rules without values: {empty}")
         return names
 
-    names = eventually(
+    names = by_hop(lab, "metrics", lambda: eventually(
         check, timeout=timeout, describe="every SLI recording rule to have a value", interval=3
-    )
+    ))
     evidence.attach("query", f"{len(names)} recording rules have values", rules=names)
     return names
 
 
 def slow_request_counted(
-    lab: Lab, endpoint: str, seconds: float, before: float, *, timeout: float = 30
+    lab: Lab, endpoint: str, seconds: float, before: Mapping[str, Buckets], *, timeout: float = 30
 ) -> float:
-    """Wait until the histogram holds one more observation above ``seconds`` than ``before``."""
+    """Wait until the latency histogram holds one more ``endpoint`` request above ``seconds`` than
+    the snapshot ``before`` (the threshold comes from the caller, never from the snapshot; an
+    endpoint absent from it had no request yet)."""
+    base, _ = observations_above(before.get(endpoint, {}), seconds)
 
-    def check() -> float:
-        value = count_slower_than(lab, "http_request_duration_seconds", f'endpoint="{endpoint}"', seconds)
-        if value < before + 1:
-            raise NotYet(f"{value:g} observations of {endpoint} above {seconds}s (before: {before:g})")
-        return value
+    def check() -> tuple[float, float, dict[float, float]]:
+        buckets = histogram_buckets(lab, LATENCY, "endpoint").get(endpoint, {})
+        value, bound = observations_above(buckets, seconds)
+        if buckets and math.isinf(bound):
+            raise GiveUp(f"{LATENCY} has no bucket bound at or above {seconds:g}s: it cannot tell")
+        if value < base + 1:
+            raise NotYet(f"{value:g} {endpoint} requests above {bound:g}s (before: {base:g})")
+        return value, bound, buckets
 
-    return eventually(
-        check, timeout=timeout, describe=f"a {endpoint} request slower than {seconds}s in Prometheus"
+    value, bound, buckets = eventually(
+        check, timeout=timeout, describe=f"a {endpoint} request slower than {seconds:g}s in Prometheus"
     )
+    evidence.attach(
+        "query", f"{endpoint} requests in {LATENCY} above {bound:g}s", before=base, now=value, buckets=buckets
+    )
+    return value
 
 
 def db_operations_observed(lab: Lab, operations: list[str], *, timeout: float = 30) -> dict[str, float]:
@@ -374,45 +520,121 @@ def db_operations_observed(lab: Lab, operations: list[str], *, timeout: float = 
     return counts
 
 
+def task_list(body: Any) -> None:
+    """``body`` is the task API's list answer: a ``tasks`` list and a ``count`` covering it."""
+    assert isinstance(body, dict) and isinstance(body.get("tasks"), list), f"no 'tasks' list in {body!r}"
+    count = body.get("count")
+    assert isinstance(count, int) and count >= len(body["tasks"]), f"bad count in {body!r}"
+
+
+def containers_recreated(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, tuple[Any, Any]]:
+    """``{service: (id before, id after)}`` for every service whose container changed (or came or went)."""
+    services = sorted({*before, *after})
+    return {s: (before.get(s), after.get(s)) for s in services if before.get(s) != after.get(s)}
+
+
 def services_healthy(lab: Lab, *, timeout: float = 60) -> dict[str, str]:
+    """Every service of the lab running and, where it has a healthcheck, healthy."""
+
     def check() -> dict[str, str]:
         states = lab.target.status()
-        bad = {
-            s: st
-            for s, st in states.items()
-            if not (st.startswith("running") and "unhealthy" not in st and "starting" not in st)
-        }
+        bad = {s: str(st) for s, st in states.items() if not st.ready}
         if not states or bad:
             raise NotYet(f"services not healthy: {bad or 'none found'}")
-        return states
+        return {s: str(st) for s, st in states.items()}
 
     states = eventually(check, timeout=timeout, describe="every service running and healthy")
     evidence.attach("note", "service states", **states)
     return states
 
 
+def service_healthy_again(lab: Lab, service: str, *, timeout: float = 60) -> None:
+    """The service runs and is healthy again (a restart policy, or the engine, brought it back)."""
+    try:
+        lab.target.wait_healthy(service, timeout)
+    except LabError as exc:
+        raise AssertionError(f"{service} did not come back by itself within {timeout:g}s: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A PromQL value as Prometheus answered it at one moment (``at``, epoch seconds)."""
+
+    promql: str
+    at: float
+    value: float
+
+
+def prometheus_sample(lab: Lab, promql: str, *, timeout: float = 30) -> Sample:
+    """A non-zero value of ``promql`` at a moment that will be in Prometheus' history afterwards."""
+    prom_reaches(lab, promql, lambda v: v > 0, describe=f"{promql} above 0 in Prometheus", timeout=timeout)
+    at = time.time()
+    rows = lab.prometheus.query(promql, at=at)
+    sample = Sample(promql, at, sum(float(r["value"]) for r in rows))
+    evidence.attach("query", f"{promql} at {at:.3f}", value=sample.value)
+    return sample
+
+
+def sample_still_there(lab: Lab, sample: Sample, *, timeout: float = 30) -> None:
+    """Prometheus answers ``sample``'s query at its moment with the same value (its history
+    survived), once it answers queries again."""
+
+    def check() -> float:
+        rows = lab.prometheus.query(sample.promql, at=sample.at)
+        value = sum(float(r["value"]) for r in rows)
+        if not rows:
+            raise NotYet(f"Prometheus has no sample of {sample.promql} at {sample.at:.0f} "
+                         f"(it had {sample.value:g})")
+        return value
+
+    value = eventually(check, timeout=timeout, describe=f"{sample.promql} at {sample.at:.0f} in Prometheus' "
+                       "history", interval=1.0)
+    evidence.attach("query", f"{sample.promql} at {sample.at:.3f} again", before=sample.value, now=value)
+    assert math.isclose(value, sample.value), (
+        f"Prometheus now answers {sample.promql} at {sample.at:.0f} with {value:g}, not {sample.value:g}"
+    )
+
+
 # ------------------------------------------------------------------------------------------- SLIs
 
-SLI_QUERIES = {
-    "error_rate": "max(sli:error_rate:ratio_rate1m)",
-    "latency_p95": "max(sli:latency_p95:seconds_rate1m)",
+SLI_QUERIES = {  # by the name a sentence gives them ("the error-rate SLI rises")
+    "error-rate": "max(sli:error_rate:ratio_rate1m)",
+    "p95 latency": "max(sli:latency_p95:seconds_rate1m)",
     "availability": "min(sli:availability:ratio_rate1m)",
 }
 
 
 def sli_values(lab: Lab) -> dict[str, float]:
+    """Every SLI's value now (a later step picks the one its sentence names)."""
     return {name: prom_value(lab, q) for name, q in SLI_QUERIES.items()}
 
 
-def sli_rises(lab: Lab, name: str, before: dict[str, float], *, timeout: float = 90) -> float:
-    query = SLI_QUERIES[name]
-    return prom_reaches(
-        lab,
-        query,
-        lambda v: v > before[name],
-        timeout=timeout,
-        describe=f"{name} SLI ({query}) to rise above {before[name]:g}",
-    )
+SLI_WINDOW_REQUESTS = "sum(sli:requests:rate1m)"
+
+
+def sli_window_quiet(lab: Lab, *, timeout: float = 120) -> None:
+    """Wait until the SLIs' 1-minute window holds no user request (probes and scrapes do not count).
+
+    An SLI noted while earlier scenarios' requests are still in its window moves with them as they
+    age out: slow requests of an earlier scenario make the noted p95 high, and it then falls while
+    this scenario's requests arrive. With the window empty, the SLIs after the scenario's traffic
+    are computed from that traffic alone, so "rises" cannot depend on what ran before.
+    """
+    prom_reaches(lab, SLI_WINDOW_REQUESTS, lambda v: v == 0, timeout=timeout,
+                 describe="the SLI window (1 minute) to hold no user request")
+
+
+def sli_rises(lab: Lab, name: str, before: Mapping[str, float], *, timeout: float = 90) -> float:
+    """The SLI rises above the noted value; a noted "no data" (NaN: no request in its window) is
+    risen from by any value above 0."""
+    if name not in SLI_QUERIES or name not in before:
+        raise GiveUp(f"no SLI called {name!r}; the SLIs are {', '.join(SLI_QUERIES)}")
+    query, base = SLI_QUERIES[name], before[name]
+    if math.isnan(base):
+        return prom_reaches(lab, query, lambda v: not math.isnan(v) and v > 0, timeout=timeout,
+                            describe=f"{name} SLI ({query}) to have a value above 0 (it had no data)")
+    return prom_reaches(lab, query, lambda v: v > base, timeout=timeout,
+                        describe=f"{name} SLI ({query}) to rise above {base:g}")
 
 
 # ---------------------------------------------------------------------------------------- Grafana

@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.markup import escape
 
+from harness import catalogue
 from harness.config import REPO_ROOT, STORE_SETS
 from harness.errors import ConfigError, LabError
 from harness.progress import CommandResult, Display, run
@@ -24,17 +24,6 @@ from harness.waiting import scaled
 BUILD_TIMEOUT = 5400.0  # a cold build of every image (debootstrap, three Go programs) on 2 cores
 LIST_TIMEOUT = 30.0
 
-# Build-step name -> the image it makes; the runtime images of the lab (not the intermediates).
-COMMON_LOCAL_IMAGES = {
-    "backend": "lab/backend:local",
-    "frontend": "lab/frontend:local",
-    "prometheus": "lab/prometheus:local",
-    "otel-collector": "lab/otel-collector:local",
-}
-STORE_LOCAL_IMAGES = {
-    "jaeger-victorialogs": {"jaeger": "lab/jaeger:local", "victorialogs": "lab/victorialogs:local"},
-}
-UNBUILDABLE = {"tempo-loki": ("tempo", "loki", "grafana")}
 HEALTHCHECK_BINARY = Path("stack/healthcheck/bin/lab-healthcheck")
 
 STATUSES = ("built", "cached", "skipped", "unavailable", "failed")
@@ -50,32 +39,25 @@ def build_script(repo_root: Path = REPO_ROOT) -> Path:
 
 
 def local_images_for(stores: str) -> dict[str, str]:
-    """Build-step name -> ``lab/*:local`` tag for every image the store set runs from."""
+    """Build-step name (the service) -> ``lab/*:local`` tag for every image the store set runs from
+    (:mod:`harness.catalogue`); ConfigError for a set whose images cannot all be built here."""
     if stores not in STORE_SETS:
         raise ConfigError(f"stores={stores!r} is not valid; use one of: {', '.join(STORE_SETS)}")
-    if stores in UNBUILDABLE:
-        names = ", ".join(n.capitalize() for n in UNBUILDABLE[stores])
+    found = catalogue.local_images(stores)
+    if found is None:
+        names = ", ".join(n.capitalize() for n in catalogue.unbuildable(stores))
         raise ConfigError(
             f"stores={stores!r} cannot run from local images: {names} cannot be built here "
             "(no registry, AGPL sources not built); use LAB_IMAGE_SOURCE=registry "
             "or --stores jaeger-victorialogs"
         )
-    return {**COMMON_LOCAL_IMAGES, **STORE_LOCAL_IMAGES[stores]}
+    return found
 
 
 def required_local_images(stores: str) -> tuple[str, ...]:
     """The ``lab/*:local`` tags a store set needs (ConfigError for a set that cannot be built)."""
     return tuple(sorted(local_images_for(stores).values()))
 
-
-def present_tags(client: Any) -> set[str]:
-    """Every ``repo:tag`` the engine has."""
-    from docker.errors import DockerException
-
-    try:
-        return {tag for image in client.images.list() for tag in image.tags}
-    except DockerException as exc:
-        raise LabError(f"cannot list the engine's images: {exc}") from None
 
 
 def missing_local_images(stores: str, present: Iterable[str]) -> dict[str, str]:

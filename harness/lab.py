@@ -4,12 +4,12 @@ lifecycle policy (reuse what runs, destroy per ``LAB_DESTROY``, never destroy wh
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from harness import waiting
 from harness.config import LabConfig
 from harness.errors import LabError
 from harness.signals.app import AppClient
@@ -55,6 +55,14 @@ class Lab:
         )
 
 
+class LabStartFailed(LabError):
+    """The lab did not come up; ``first`` is False for every scenario after the one that tried."""
+
+    def __init__(self, message: str, first: bool):
+        super().__init__(message)
+        self.first = first
+
+
 class LabLifecycle:
     """Bring the lab up once per run and decide at the end whether to destroy it.
 
@@ -82,30 +90,45 @@ class LabLifecycle:
         print(f"[lab] {line}", file=self.out, flush=True)
 
     def start(self) -> Lab:
-        os.environ["LAB_TIMEOUT_SCALE"] = str(self.config.timeout_scale)  # one source for waiting.scaled
+        waiting.configure(self.config.timeout_scale)
         self.target, self.reason = choose(self.config)
         self.say(f"target {self.target.name}: {self.reason}; stores {self.config.stores}")
         if self.on_start:
             self.on_start("target", self.target.name)
             self.on_start("target reason", self.reason)
-        self.was_running = self.target.is_running()
-        if self.was_running:
-            self.say("a lab is already running for this project: reusing it (it will not be destroyed)")
+        if self.target.name == "existing":
+            self.was_running = True  # not ours, whatever it answers: never destroyed
+            self.say(f"using the lab at {self.target.endpoints().frontend} (not deployed by this run, "
+                     "never destroyed by it)")
+        else:
+            self.was_running = self.target.is_running()
+            if self.was_running:
+                self.say("a lab is already running for this project: reusing it (it will not be destroyed)")
         self.target.up()
         self.lab = Lab.connect(self.config, self.target)
         return self.lab
 
     def get(self) -> Lab:
-        """The lab, started on first use; a failed start is remembered, not retried per scenario."""
+        """The lab, started on first use; a failed start is remembered, not retried per scenario
+        (:class:`LabStartFailed` says so in one line for every scenario after the first)."""
         if self.lab is not None:
             return self.lab
         if self._failure is not None:
-            raise LabError(f"the lab could not be started earlier in this run: {self._failure}")
+            raise LabStartFailed(self.failure_line(), first=False)
         try:
             return self.start()
         except BaseException as exc:
             self._failure = exc
             raise
+
+    def failure_line(self, limit: int = 160) -> str:
+        """The failed start in one short line (the whole story is in the first scenario and the
+        report)."""
+        text = str(self._failure or "").strip().splitlines()
+        first = text[0] if text else type(self._failure).__name__
+        if len(first) > limit:
+            first = first[:limit].rsplit(" ", 1)[0] + " … (the first failure says all)"
+        return f"the lab could not be started: {first}"
 
     def should_destroy(self, passed: bool) -> bool:
         if self.target is None or self.was_running:
@@ -113,18 +136,27 @@ class LabLifecycle:
         policy = self.config.destroy
         return policy == "always" or (policy == "passing" and passed)
 
-    def finish(self, passed: bool) -> None:
+    def finish(self, passed: bool) -> bool:
+        """Destroy or keep the lab per the policy; False when the teardown itself failed (said in
+        one line: the run must not pass with a lab half taken down)."""
         if self.target is None or self._finished:
-            return
+            return True
         self._finished = True
         outcome = f"LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'}"
         try:
             if self.should_destroy(passed):
                 self.say(f"destroying the lab ({outcome})")
-                self.target.down(volumes=True)
+                try:
+                    self.target.down(volumes=True)
+                except LabError as exc:
+                    self.say(f"the lab could not be destroyed: {' '.join(str(exc).split())}")
+                    return False
+            elif self.target.name == "existing":
+                self.say("the existing lab is not this run's: nothing to take down")
             elif self.was_running:
                 self.say("leaving the lab running: it was running before this run")
             else:
                 self.say(f"keeping the lab ({outcome}); remove it with `lab down --volumes`")
         finally:
             self.target.close()
+        return True

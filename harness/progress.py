@@ -139,6 +139,7 @@ class CommandResult:
     output: str  # stdout and stderr, interleaved as produced
     duration: float
     timed_out: bool = False
+    stopped: str | None = None  # why a watch stopped it early (e.g. a guest that makes no progress)
 
     @property
     def command_line(self) -> str:
@@ -146,7 +147,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and self.stopped is None
 
     def tail(self, lines: int = 25) -> str:
         return "\n".join(self.output.rstrip().splitlines()[-lines:])
@@ -155,7 +156,11 @@ class CommandResult:
         """Raise :class:`LabError` with the output's tail unless the command succeeded."""
         if self.ok:
             return self
-        why = f"timed out after {self.duration:.0f}s" if self.timed_out else f"exited {self.exit_code}"
+        why = (
+            f"stopped after {self.duration:.0f}s: {self.stopped}" if self.stopped
+            else f"timed out after {self.duration:.0f}s" if self.timed_out
+            else f"exited {self.exit_code}"
+        )
         raise LabError(f"{what or self.command_line} {why}: `{self.command_line}`\n{self.tail()}")
 
 
@@ -168,11 +173,14 @@ def run(
     on_line: Callable[[str], None] | None = None,
     record: bool = True,
     stdin_devnull: bool = True,
+    watch: Callable[[], str | None] | None = None,
 ) -> CommandResult:
     """Run ``args`` (no shell) for at most ``timeout`` seconds (already scaled by the caller).
 
     Output lines go to ``on_line`` as they come. On timeout the whole process group is killed
     (a build script's children too). A missing executable is an exit code 127, not an exception.
+    ``watch`` is asked about once a second while the command runs; when it returns a reason, the
+    command is stopped the same way and the result carries that reason (``stopped``).
     """
     args = tuple(str(a) for a in args)
     started = time.monotonic()
@@ -206,11 +214,23 @@ def run(
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     timed_out = False
+    stopped: str | None = None
+    deadline = started + timeout
     try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        kill_group(proc)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                kill_group(proc)
+                break
+            try:
+                proc.wait(timeout=min(left, 1.0) if watch is not None else left)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = watch() if watch is not None else None
+                if stopped:
+                    kill_group(proc)
+                    break
     except BaseException:  # Ctrl-C: do not leave the child running
         kill_group(proc)
         raise
@@ -221,6 +241,7 @@ def run(
         "".join(chunks),
         time.monotonic() - started,
         timed_out,
+        stopped,
     )
     _record(result, record)
     return result

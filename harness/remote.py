@@ -261,9 +261,6 @@ class Remote:
 
 
 # --- images ---------------------------------------------------------------------------------------
-IMAGE_LIST_FORMAT = "{{.Repository}}:{{.Tag}} {{.ID}}"
-
-
 def parse_image_ids(text: str) -> dict[str, str]:
     """``repo:tag id`` lines (``docker images --no-trunc --format …``) -> {tag: id}; ``<none>`` skipped."""
     out: dict[str, str] = {}
@@ -273,35 +270,3 @@ def parse_image_ids(text: str) -> dict[str, str]:
             continue
         out[parts[0]] = parts[1]
     return out
-
-
-def images_to_send(wanted: Iterable[str], local: Mapping[str, str], remote: Mapping[str, str]) -> list[str]:
-    """Tags whose image the remote engine lacks or has in another version (by image ID), sorted.
-
-    Raises LabError for a wanted tag that is not here either (build it first).
-    """
-    wanted = sorted(set(wanted))
-    absent = [t for t in wanted if t not in local]
-    if absent:
-        raise LabError(
-            f"image(s) not in the local engine, cannot send them: {', '.join(absent)} "
-            "(`lab images build` makes them)"
-        )
-    return [t for t in wanted if remote.get(t) != local[t]]
-
-
-def local_image_ids(timeout: float = 60.0) -> dict[str, str]:
-    """{tag: image id} of the local engine (``docker images``)."""
-    result = run(["docker", "images", "--no-trunc", "--format", IMAGE_LIST_FORMAT], timeout=scaled(timeout))
-    result.check("docker images (local engine)")
-    return parse_image_ids(result.output)
-
-
-def remote_image_ids(remote: Remote, timeout: float = 120.0) -> dict[str, str]:
-    """{tag: image id} of the engine on ``remote``."""
-    result = remote.run(
-        f"docker images --no-trunc --format {shlex.quote(IMAGE_LIST_FORMAT)} 2>/dev/null",
-        timeout=timeout,
-        check="docker images (on the VM)",
-    )
-    return parse_image_ids(result.output)

@@ -1,12 +1,24 @@
 """What the acceptance run needs besides the lab: the tag vocabulary, which scenarios a target or
-store set cannot serve (and why), run order, and the context one scenario's steps share.
+store set cannot serve (and why), run order, the sentence parameters steps parse, and the check
+that every step the features use has one definition (and every definition is used).
+
+Steps hand values to later steps through pytest-bdd's ``target_fixture`` (no shared context
+object): a step that needs a value names it as an argument, and :func:`step_coverage` checks that
+an earlier step of the same scenario provides it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
+
+from pytest_bdd import parsers
 
 from harness.config import LabConfig
 
@@ -21,6 +33,9 @@ FEATURE_TAGS: dict[str, str] = {
     "vm": "needs a VM (vagrant target)",
     "grafana": "needs Grafana (tempo-loki store set)",
     "destructive": "changes the lab; runs after the others and restores what it changed",
+    "load": "sustained, bounded traffic with per-signal accounting (the longest scenarios)",
+    "ui": "drives the page in a real browser (Debian's Chromium through Playwright)",
+    "network": "a fault in the lab's own network (nft partition, tc netem delay), at a rate a TCG VM carries",
 }
 
 
@@ -60,16 +75,164 @@ def order_destructive_last(items: Sequence[T]) -> list[T]:
     return sorted(items, key=is_destructive)
 
 
-@dataclass
-class ScenarioContext:
-    """Values one step leaves for the next (the trace id it chose, a noted counter, a task id)."""
+# ------------------------------------------------------------------------------ sentence parameters
+# Types a step sentence may use besides parse's own ({n:d}, {x:g}, {name}): one way to write a list
+# and one way to write a duration, everywhere a sentence has one.
 
-    markers: set[str] = field(default_factory=set)
-    trace_id: str | None = None
-    traceparent: str | None = None
-    noted: dict[str, Any] = field(default_factory=dict)
-    tasks: dict[str, int] = field(default_factory=dict)
-    container_ids: dict[str, str] = field(default_factory=dict)
-    trace: Any = None
-    log_records: list[Any] = field(default_factory=list)
-    responses: list[Any] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class SentenceType:
+    """A parameter type for parse's ``extra_types``: the text it matches and what it becomes."""
+
+    pattern: str
+    convert: Callable[[str], Any]
+
+    def __call__(self, text: str) -> Any:
+        return self.convert(text)
+
+
+def item_list(text: str) -> list[str]:
+    """``"a"``, ``"a" and "b"``, ``"a", "b" and "c"`` … -> the items, in order (any number)."""
+    return re.findall(r'"([^"]+)"', text)
+
+
+def duration(text: str) -> float:
+    """``1 second``, ``30 seconds``, ``2.5 seconds`` -> seconds (singular and plural both read)."""
+    return float(text.split()[0])
+
+
+SENTENCE_TYPES = {
+    "List": SentenceType(r'"[^"]+"(?:(?:, "[^"]+")* and "[^"]+")?', item_list),
+    "Duration": SentenceType(r"\d+(?:\.\d+)? seconds?", duration),
+}
+
+
+def sentence(template: str) -> parsers.parse:
+    """A step sentence with parameters: parse's syntax plus ``{x:List}`` and ``{x:Duration}``."""
+    return parsers.parse(template, extra_types=SENTENCE_TYPES)
+
+
+# ------------------------------------------------------------------------------------ step coverage
+
+
+@dataclass(frozen=True)
+class StepUse:
+    """One step as a scenario runs it (Background steps included, outlines rendered per example)."""
+
+    type: str
+    text: str
+    where: str  # path:line of the feature file
+    scenario: str
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    """One sentence a step function is registered under (a function may carry several)."""
+
+    type: str | None
+    pattern: str
+    where: str  # path:line of the step function
+    provides: str | None  # its target_fixture
+    parser: Any = field(compare=False, repr=False)
+    func: Callable[..., Any] = field(compare=False, repr=False)
+
+    def matches(self, use: StepUse) -> bool:
+        return (self.type is None or self.type == use.type) and bool(self.parser.is_matching(use.text))
+
+    def needs(self, use: StepUse) -> set[str]:
+        """The fixtures the function asks for beyond what the sentence itself gives it."""
+        params = inspect.signature(self.func).parameters
+        return set(params) - set(self.parser.parse_arguments(use.text) or {})
+
+    def describe(self) -> str:
+        return f"@{self.type or 'step'}({self.pattern!r})"
+
+
+def _where(path: str | Path, line: int, root: Path) -> str:
+    return f"{os.path.relpath(path, root)}:{line}"
+
+
+def scenario_steps(features_dir: Path, root: Path | None = None) -> list[list[StepUse]]:
+    """Every scenario of the features under ``features_dir`` as the list of steps it runs."""
+    from pytest_bdd.feature import get_features  # pytest-bdd's own parser, as scenarios() uses it
+
+    root = root or features_dir.parent
+    runs: list[list[StepUse]] = []
+    for feature in get_features([str(features_dir)]):
+        for template in feature.scenarios.values():
+            contexts = [c for ex in template.examples for c in ex.as_contexts()] or [{}]
+            for context in contexts:
+                scenario = template.render(context)
+                runs.append(
+                    [
+                        StepUse(s.type, s.name, _where(feature.filename, s.line_number, root), scenario.name)
+                        for s in scenario.steps
+                    ]
+                )
+    return runs
+
+
+def step_definitions(modules: Iterable[ModuleType], root: Path) -> list[StepDefinition]:
+    """The step sentences registered by ``modules`` (pytest-bdd keeps one record per decorator)."""
+    from pytest_bdd.steps import step_function_context_registry
+
+    names = {m.__name__ for m in modules}
+    found = []
+    for context in list(step_function_context_registry.values()):
+        func = context.step_func
+        if func.__module__ not in names:
+            continue
+        found.append(
+            StepDefinition(
+                type=context.type,
+                pattern=context.parser.name,
+                where=_where(inspect.getsourcefile(func) or "?", func.__code__.co_firstlineno, root),
+                provides=context.target_fixture,
+                parser=context.parser,
+                func=func,
+            )
+        )
+    return sorted(found, key=lambda d: d.where)
+
+
+def _at(definition: StepDefinition) -> str:
+    return f"{definition.describe()} at {definition.where}"
+
+
+def step_coverage(scenarios: Sequence[Sequence[StepUse]], definitions: Sequence[StepDefinition]) -> list[str]:
+    """What is wrong between the features and the step definitions, one line each; [] when nothing.
+
+    - a step no definition matches, or more than one matches;
+    - a step that needs a value some step provides (``target_fixture``) before any earlier step of
+      its scenario has provided it;
+    - a definition no step uses.
+    """
+    problems: list[str] = []  # a Background step runs in every scenario: said once (dict.fromkeys)
+    used: set[StepDefinition] = set()
+    providable = {d.provides for d in definitions if d.provides}
+    for steps in scenarios:
+        provided: set[str] = set()
+        for use in steps:
+            step = f"{use.where}: {use.type.capitalize()} {use.text!r}"
+            matching = [d for d in definitions if d.matches(use)]
+            used.update(matching)
+            if not matching:
+                problems.append(f"{step} has no step definition")
+                continue
+            if len(matching) > 1:
+                problems.append(f"{step} matches " + " and ".join(_at(d) for d in matching))
+                continue
+            definition = matching[0]
+            missing = sorted((definition.needs(use) & providable) - provided)
+            if missing:
+                providers = "; ".join(_at(d) for d in definitions if d.provides in missing)
+                problems.append(
+                    f"{step} needs {', '.join(missing)}, which no earlier step of {use.scenario!r} "
+                    f"provides (provided by {providers})"
+                )
+            if definition.provides:
+                provided.add(definition.provides)
+    problems += [
+        f"{d.where}: {d.describe()} is used by no step of the features" for d in definitions if d not in used
+    ]
+    return list(dict.fromkeys(problems))

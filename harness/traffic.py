@@ -1,11 +1,14 @@
-"""Traffic the scenarios send through the front, and the waits that go with service restarts."""
+"""Traffic the scenarios send through the front, and the lab actions that go with it (a redeploy
+that records what it changed, the wait after a service restart)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness import evidence
 from harness.signals.app import AppClient
+from harness.signals.tracecontext import new_traceparent
 from harness.waiting import NotYet, eventually
 
 if TYPE_CHECKING:
@@ -18,6 +21,13 @@ def ok(result: tuple[int, Any], *expected: int) -> Any:
     allowed = expected or (200, 201)
     assert status in allowed, f"the app answered {status} (expected {'/'.join(map(str, allowed))}): {body!r}"
     return body
+
+
+def chosen_trace() -> tuple[str, str]:
+    """(traceparent, trace id) for a request whose trace a scenario then looks up."""
+    traceparent, trace_id, _ = new_traceparent()
+    evidence.attach("note", f"chosen trace id {trace_id}", traceparent=traceparent)
+    return traceparent, trace_id
 
 
 def mixed(front: AppClient) -> None:
@@ -50,6 +60,48 @@ def assert_all_ok(front: AppClient, n: int, *, forbid: tuple[int, ...] = ()) -> 
     assert not bad, f"requests that did not answer 200 (index, status): {bad}"
 
 
+def front_steady(front: AppClient, n: int, *, timeout: float) -> list[int]:
+    """Within ``timeout``: ``n`` requests in a row through the front, every one 200 (a front that
+    still sends some requests to an address the backend left never gets there)."""
+
+    def check() -> list[int]:
+        statuses = [front.list_tasks()[0] for _ in range(n)]
+        bad = [(i, s) for i, s in enumerate(statuses) if s != 200]
+        if bad:
+            raise NotYet(f"{len(bad)} of {n} requests through the front did not answer 200 (index, status): "
+                         f"{bad[:8]}")
+        return statuses
+
+    statuses = eventually(check, timeout=timeout, describe=f"{n} requests in a row through the front "
+                          "answered 200", interval=0.5)
+    evidence.attach("note", f"{n} requests in a row through the front", statuses=statuses)
+    return statuses
+
+
+def untraced_tasks(front: AppClient, n: int) -> list[str]:
+    """``n`` tasks created with no trace header (most users' requests): their unique titles."""
+    token = new_traceparent()[1][:8]
+    titles = [f"untraced {i + 1} of {n} {token}" for i in range(n)]
+    for title in titles:
+        ok(front.create_task(title), 201)
+    evidence.attach("note", f"{n} tasks created without trace context", titles=titles)
+    return titles
+
+
+def end_main_process(lab: Lab, service: str) -> None:
+    """The service's main process ends on its own (SIGINT to PID 1, which gunicorn, nginx and the
+    Go services handle by exiting): what a crash looks like to the engine, unlike `docker stop` or
+    `docker kill`, after which no restart policy restarts a container."""
+    result = lab.target.exec(service, ["sh", "-c", "kill -INT 1"])
+    assert result.exit_code == 0, f"could not signal the main process of {service}: {result.output.strip()!r}"
+
+
+def slow(front: AppClient, delay: float, n: int = 1) -> None:
+    """``n`` calls of the slow endpoint, each asking for ``delay`` seconds."""
+    for _ in range(n):
+        ok(front.simulate_slow(delay), 200)
+
+
 def errors(front: AppClient, n: int) -> None:
     statuses = [front.simulate_error()[0] for _ in range(n)]
     assert all(s == 500 for s in statuses), f"the error endpoint answered {statuses}, expected 500 each time"
@@ -57,12 +109,24 @@ def errors(front: AppClient, n: int) -> None:
 
 def ensure_started(lab: Lab, service: str, *, timeout: float = 90) -> None:
     """Start ``service`` if it is not running and wait until the target reports it healthy."""
-
-    def check() -> None:
-        state = lab.target.status().get(service, "missing")
-        if not state.startswith("running") or "starting" in state or "unhealthy" in state:
-            raise NotYet(f"{service}: {state}")
-
-    if not lab.target.status().get(service, "").startswith("running"):
+    state = lab.target.status().get(service)
+    if state is None or not state.running:
         lab.target.start(service)
-    eventually(check, timeout=timeout, describe=f"{service} running and healthy again")
+    lab.target.wait_healthy(service, timeout)
+
+
+@dataclass(frozen=True)
+class Redeploy:
+    """The container id of each service right before and right after a redeploy."""
+
+    before: dict[str, str]
+    after: dict[str, str]
+
+
+def redeploy(lab: Lab) -> Redeploy:
+    """Deploy the running lab again, noting the containers on either side of it."""
+    before = lab.target.container_ids()
+    lab.target.up()
+    result = Redeploy(before, lab.target.container_ids())
+    evidence.attach("note", "containers before and after the redeploy", before=before, after=result.after)
+    return result

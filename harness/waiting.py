@@ -1,12 +1,18 @@
 """The one way to wait for the lab: poll a check until it passes, remember what it last saw.
 
-Every timeout is multiplied by ``LAB_TIMEOUT_SCALE`` (VMs without KVM are slower), and a failed wait
-raises :class:`WaitTimeout` whose message carries the last observation, not only "timed out".
+Every timeout is multiplied by the run's timeout scale (``LAB_TIMEOUT_SCALE``, read by
+:class:`harness.config.LabConfig`; VMs without KVM are slower), set once per process by the CLI or
+the pytest run with :func:`configure`. A failed wait raises :class:`WaitTimeout` whose message
+carries the last observation, not only "timed out".
+
+Every finished wait is also handed, as a :class:`WaitRecord`, to the listeners registered with
+:func:`add_listener` (none by default): the benchmarks measure how long each wait took against
+the measured delay of what it waited for. Listening never changes how a wait behaves.
 """
 
 from __future__ import annotations
 
-import os
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +27,7 @@ from tenacity import (
     wait_fixed,
 )
 
-from harness.errors import ConfigError, LabError
+from harness.errors import LabError
 
 T = TypeVar("T")
 
@@ -53,21 +59,55 @@ class WaitTimeout(LabError, AssertionError):
         )
 
 
+@dataclass(frozen=True)
+class WaitRecord:
+    """One finished :func:`eventually`: what it waited for, how long, and how it ended."""
+
+    describe: str
+    timeout: float  # the budget in seconds, scaled
+    interval: float
+    attempts: int
+    waited: float  # seconds from the first attempt to the return (or the raise)
+    outcome: str  # "passed", "timed out", "gave up" or "error"
+
+
+_scale = 1.0
+_listeners: list[Callable[[WaitRecord], None]] = []
+
+
+def add_listener(listener: Callable[[WaitRecord], None]) -> None:
+    """Call ``listener(record)`` after every wait of this process (a listener that raises is ignored)."""
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[WaitRecord], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _tell(record: WaitRecord) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(record)
+        except Exception:  # a listener must never change a wait's outcome
+            continue
+
+
+def configure(scale: float) -> None:
+    """Set the timeout scale of this process (``LabConfig.timeout_scale``, validated there)."""
+    global _scale
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"timeout scale {scale!r} is not a positive finite number")
+    _scale = float(scale)
+
+
 def timeout_scale() -> float:
-    """``LAB_TIMEOUT_SCALE`` as a positive float (default 1)."""
-    raw = os.environ.get("LAB_TIMEOUT_SCALE", "1")
-    try:
-        scale = float(raw)
-    except ValueError:
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} is not a number; use e.g. 1, 2.5 or 10") from None
-    if scale <= 0:
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} must be greater than 0; use e.g. 1, 2.5 or 10")
-    return scale
+    return _scale
 
 
 def scaled(seconds: float) -> float:
-    """A timeout in seconds, scaled by ``LAB_TIMEOUT_SCALE``."""
-    return seconds * timeout_scale()
+    """A timeout in seconds, scaled by the run's timeout scale."""
+    return seconds * _scale
 
 
 @dataclass
@@ -114,11 +154,21 @@ def eventually(
         & retry_if_not_exception_type(GiveUp),
         reraise=False,
     )
+    outcome = "error"
     try:
-        return retrying(attempt)
+        result = retrying(attempt)
+        outcome = "passed"
+        return result
     except RetryError:
+        outcome = "timed out"
         elapsed = time.monotonic() - started
         raise WaitTimeout(describe, max(budget, elapsed), state.count, state.last) from None
+    except GiveUp:
+        outcome = "gave up"
+        raise
+    finally:
+        if _listeners:
+            _tell(WaitRecord(describe, budget, interval, state.count, time.monotonic() - started, outcome))
 
 
 def _trim(text: str, limit: int = 600) -> str:

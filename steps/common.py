@@ -1,27 +1,47 @@
-"""Steps shared by every feature: the lab, traffic with a chosen trace id, tasks."""
+"""Steps shared by every feature: the lab, traffic with a chosen trace id, tasks, a redeploy.
+
+Values travel between steps as fixtures (pytest-bdd's ``target_fixture``): ``trace_id`` from the
+steps that choose one, ``task`` from the step that creates it, ``redeploy`` from the redeploy.
+"""
 
 from __future__ import annotations
 
-import pytest
-from pytest_bdd import given, parsers, then, when
+import traceback
+from typing import Any
 
-from harness import evidence, expect
-from harness.lab import Lab, LabLifecycle
-from harness.scenario import ScenarioContext, runtime_skip_reason
-from harness.signals.tracecontext import new_traceparent
-from harness.traffic import ok
+import pytest
+from pytest_bdd import given, then, when
+
+from harness import evidence, expect, traffic
+from harness.errors import LabError
+from harness.lab import Lab, LabLifecycle, LabStartFailed
+from harness.scenario import runtime_skip_reason, sentence
+from harness.traffic import Redeploy, ok
+
+
+def _started(lab_run: LabLifecycle, request: pytest.FixtureRequest) -> Lab:
+    """The lab; when it cannot come up, the first scenario says why (the traceback goes to the
+    report, not the terminal) and every later one says so in one line."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    try:
+        if lab_run.lab is None and capture is not None:
+            with capture.global_and_fixture_disabled():  # bringing the lab up takes minutes: show progress
+                return lab_run.get()
+        return lab_run.get()
+    except LabStartFailed as exc:
+        message = str(exc)
+    except LabError as exc:
+        evidence.attach("error", lab_run.failure_line(), traceback=traceback.format_exc())
+        message = f"the lab could not be started: {exc}"
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 @pytest.fixture
-def lab(lab_run: LabLifecycle, ctx: ScenarioContext, request: pytest.FixtureRequest) -> Lab:
+def lab(lab_run: LabLifecycle, request: pytest.FixtureRequest) -> Lab:
     """The running lab; scenarios the target cannot serve are skipped here with the reason."""
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    if lab_run.lab is None and capture is not None:
-        with capture.global_and_fixture_disabled():  # bringing the lab up takes minutes: show progress
-            the_lab = lab_run.get()
-    else:
-        the_lab = lab_run.get()
-    reason = runtime_skip_reason(the_lab.target.capabilities, the_lab.target.name, ctx.markers)
+    the_lab = _started(lab_run, request)
+    tags = {m.name for m in request.node.iter_markers()}
+    reason = runtime_skip_reason(the_lab.target.capabilities, the_lab.target.name, tags)
     if reason:
         pytest.skip(reason)
     return the_lab
@@ -36,40 +56,37 @@ def lab_is_deployed(lab: Lab) -> None:
     )
 
 
-@when("the lab is deployed again")
-def deploy_again(lab: Lab, ctx: ScenarioContext) -> None:
-    ctx.container_ids.setdefault("before", lab.target.container_ids())  # type: ignore[arg-type]
-    lab.target.up()
+@when("the lab is deployed again", target_fixture="redeploy")
+def deploy_again(lab: Lab) -> Redeploy:
+    return traffic.redeploy(lab)
 
 
-@given(parsers.parse('a task titled "{title}" exists'))
-def task_exists(lab: Lab, ctx: ScenarioContext, title: str) -> None:
-    ctx.container_ids["before"] = lab.target.container_ids()  # type: ignore[assignment]
-    ctx.tasks[title] = ok(lab.front.create_task(title), 201)["id"]
+@given(sentence('a task titled "{title}" exists'), target_fixture="task")
+def task_exists(lab: Lab, title: str) -> dict[str, Any]:
+    return ok(lab.front.create_task(title), 201)
 
 
-@then(parsers.parse('the task titled "{title}" still exists'))
-def task_still_exists(lab: Lab, ctx: ScenarioContext, title: str) -> None:
-    task = ok(lab.front.get_task(ctx.tasks[title]), 200)
-    assert task["title"] == title, f"task {ctx.tasks[title]} is now {task!r}"
+@then(sentence('the task titled "{title}" still exists'))
+def task_still_exists(lab: Lab, task: dict[str, Any], title: str) -> None:
+    assert task["title"] == title, f"the task created earlier is titled {task['title']!r}, not {title!r}"
+    now = ok(lab.front.get_task(task["id"]), 200)
+    assert now["title"] == title, f"task {task['id']} is now {now!r}"
 
 
-@when(parsers.parse('I create a task titled "{title}" with a trace id of my choosing'))
-def create_traced_task(lab: Lab, ctx: ScenarioContext, title: str) -> None:
-    ctx.traceparent, ctx.trace_id, _ = new_traceparent()
-    evidence.attach("note", f"chosen trace id {ctx.trace_id}", traceparent=ctx.traceparent)
-    ok(lab.front.create_task(title, traceparent=ctx.traceparent), 201)
+@when(sentence('I create a task titled "{title}" with a trace id of my choosing'), target_fixture="trace_id")
+def create_traced_task(lab: Lab, title: str) -> str:
+    traceparent, trace_id = traffic.chosen_trace()
+    ok(lab.front.create_task(title, traceparent=traceparent), 201)
+    return trace_id
 
 
-@when("I call the error endpoint with a trace id of my choosing")
-def call_error_traced(lab: Lab, ctx: ScenarioContext) -> None:
-    ctx.traceparent, ctx.trace_id, _ = new_traceparent()
-    evidence.attach("note", f"chosen trace id {ctx.trace_id}", traceparent=ctx.traceparent)
-    status, _ = lab.front.simulate_error(traceparent=ctx.traceparent)
-    assert status == 500, f"the error endpoint answered {status}, expected its deliberate 500"
+@when("I call the error endpoint with a trace id of my choosing", target_fixture="trace_id")
+def call_error_traced(lab: Lab) -> str:
+    traceparent, trace_id = traffic.chosen_trace()
+    ok(lab.front.simulate_error(traceparent=traceparent), 500)
+    return trace_id
 
 
-@then(parsers.parse("the trace store has that trace within {seconds:d} seconds"))
-def trace_within(lab: Lab, ctx: ScenarioContext, seconds: int) -> None:
-    assert ctx.trace_id, "no trace id was chosen by an earlier step"
-    ctx.trace = expect.trace_arrives(lab, ctx.trace_id, timeout=seconds)
+@then(sentence("the trace store has that trace within {timeout:Duration}"))
+def trace_within(lab: Lab, trace_id: str, timeout: float) -> None:
+    expect.trace_arrives(lab, trace_id, timeout=timeout)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from pytest_bdd import parsers, then
+from pytest_bdd import then
 
 from harness import expect, grafana_links
 from harness.lab import Lab
-from harness.scenario import ScenarioContext
+from harness.scenario import sentence
 
 
-@then(
-    parsers.parse(
-        'Prometheus has an exemplar on "{metric}" pointing at that trace within {seconds:d} seconds'
-    )
-)
-def exemplar(lab: Lab, ctx: ScenarioContext, metric: str, seconds: int) -> None:
-    expect.exemplar_for_trace(lab, metric, ctx.trace_id, timeout=seconds)
+@then(sentence('Prometheus has an exemplar on "{metric}" pointing at that trace within {timeout:Duration}'))
+def exemplar(lab: Lab, trace_id: str, metric: str, timeout: float) -> None:
+    expect.exemplar_for_trace(lab, metric, trace_id, timeout=timeout)
 
 
 @then("Grafana's trace-to-logs query for that trace returns its log records")
-def trace_to_logs(lab: Lab, ctx: ScenarioContext) -> None:
-    grafana_links.trace_to_logs(lab, ctx.trace_id)
+def trace_to_logs(lab: Lab, trace_id: str) -> None:
+    grafana_links.trace_to_logs(lab, trace_id)
 
 
 @then("Grafana's logs-to-trace link for that trace id opens the trace")
-def logs_to_trace(lab: Lab, ctx: ScenarioContext) -> None:
-    grafana_links.logs_to_trace(lab, ctx.trace_id)
+def logs_to_trace(lab: Lab, trace_id: str) -> None:
+    grafana_links.logs_to_trace(lab, trace_id)

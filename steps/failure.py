@@ -2,66 +2,100 @@
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then, when
+import pytest
+from pytest_bdd import given, then, when
 
 from harness import expect, traffic
 from harness.lab import Lab
-from harness.scenario import ScenarioContext
-from harness.traffic import ok
+from harness.scenario import sentence
 
 
-@when(parsers.parse('the "{service}" service is restarted'))
+@when(sentence('the "{service}" service is restarted'))
 def restart(lab: Lab, service: str) -> None:
     lab.target.restart(service)
 
 
-@when(parsers.parse('the "{service}" service is stopped'))
-def stop(lab: Lab, request, service: str) -> None:
+@when(sentence('the "{service}" service is stopped'))
+def stop(lab: Lab, request: pytest.FixtureRequest, service: str) -> None:
     request.addfinalizer(lambda: traffic.ensure_started(lab, service))  # leave the lab as found
     lab.target.stop(service)
 
 
-@when(parsers.parse('the "{service}" service is started again'))
+@when(sentence('the "{service}" service is started again'))
 def start(lab: Lab, service: str) -> None:
     traffic.ensure_started(lab, service)
 
 
-@then(parsers.parse("the front answers 200 on the task API within {seconds:d} seconds"))
-def front_recovers(lab: Lab, seconds: int) -> None:
-    traffic.front_recovers(lab.front, timeout=seconds)
+@then(sentence("the front answers 200 on the task API within {timeout:Duration}"))
+def front_recovers(lab: Lab, timeout: float) -> None:
+    traffic.front_recovers(lab.front, timeout=timeout)
 
 
-@then(parsers.parse("the front then answers {n:d} requests in a row without a 502"))
+@then(sentence("the front then answers {n:d} requests in a row without a 502"))
 def no_502(lab: Lab, n: int) -> None:
     traffic.assert_all_ok(lab.front, n, forbid=(502,))
 
 
-@then(parsers.parse("{n:d} requests through the front all succeed"))
+@then(sentence("{n:d} requests through the front all succeed"))
 def all_succeed(lab: Lab, n: int) -> None:
     traffic.assert_all_ok(lab.front, n)
 
 
-@given("I note the SLI values")
-def note_slis(lab: Lab, ctx: ScenarioContext) -> None:
-    ctx.noted["sli"] = expect.sli_values(lab)
+@given("I note the SLI values", target_fixture="noted_slis")
+def note_slis(lab: Lab) -> dict[str, float]:
+    return expect.sli_values(lab)
 
 
-@when(parsers.parse("I call the error endpoint {n:d} times"))
+@when(sentence("I call the error endpoint {n:d} times"))
 def call_errors(lab: Lab, n: int) -> None:
     traffic.errors(lab.front, n)
 
 
-@when(parsers.parse("I call the slow endpoint {n:d} times with a delay of {delay:g} seconds"))
+@when(sentence("I call the slow endpoint {n:d} times with a delay of {delay:Duration}"))
 def call_slow_n(lab: Lab, n: int, delay: float) -> None:
-    for _ in range(n):
-        ok(lab.front.simulate_slow(delay), 200)
+    traffic.slow(lab.front, delay, n)
 
 
-@then("the error-rate SLI rises")
-def error_rate_rises(lab: Lab, ctx: ScenarioContext) -> None:
-    expect.sli_rises(lab, "error_rate", ctx.noted["sli"])
+@then(sentence("the {name} SLI rises"))
+def sli_rises(lab: Lab, noted_slis: dict[str, float], name: str) -> None:
+    expect.sli_rises(lab, name, noted_slis)
 
 
-@then("the p95 latency SLI rises")
-def p95_rises(lab: Lab, ctx: ScenarioContext) -> None:
-    expect.sli_rises(lab, "latency_p95", ctx.noted["sli"])
+@when(sentence('the "{service}" service is recreated'))
+def recreate(lab: Lab, service: str) -> None:
+    lab.target.recreate(service)
+
+
+@when(sentence('the "{service}" service is replaced by a new container at a new address'))
+def replace(lab: Lab, service: str) -> None:
+    lab.target.replace(service)
+
+
+@then(sentence("within {timeout:Duration} the front answers {n:d} requests in a row without a 502"))
+def steady_within(lab: Lab, timeout: float, n: int) -> None:
+    traffic.front_steady(lab.front, n, timeout=timeout)
+
+
+@when(sentence('the main process of the "{service}" service ends'))
+def main_process_ends(lab: Lab, service: str) -> None:
+    traffic.end_main_process(lab, service)
+
+
+@then(sentence('the "{service}" service is running and healthy again within {timeout:Duration}'))
+def healthy_again(lab: Lab, service: str, timeout: float) -> None:
+    expect.service_healthy_again(lab, service, timeout=timeout)
+
+
+@given("the SLI window holds none of the earlier scenarios' requests")
+def sli_window_quiet(lab: Lab) -> None:
+    expect.sli_window_quiet(lab)
+
+
+@given(sentence('Prometheus has a sample of the requests to "{endpoint}"'), target_fixture="prom_sample")
+def prometheus_sample(lab: Lab, endpoint: str) -> expect.Sample:
+    return expect.prometheus_sample(lab, expect.requests_to(endpoint))
+
+
+@then("Prometheus still has that sample")
+def sample_still_there(lab: Lab, prom_sample: expect.Sample) -> None:
+    expect.sample_still_there(lab, prom_sample)

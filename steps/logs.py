@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-from pytest_bdd import parsers, then
+from pytest_bdd import then
 
 from harness import expect
 from harness.lab import Lab
-from harness.scenario import ScenarioContext
+from harness.scenario import sentence
+from harness.signals.model import LogRecord
 
 
-@then(parsers.parse('the log store has an "{text}" record with that trace id within {seconds:d} seconds'))
-def record_within(lab: Lab, ctx: ScenarioContext, text: str, seconds: int) -> None:
-    ctx.log_records += expect.log_records(lab, ctx.trace_id, text=text, timeout=seconds)
+@then(
+    sentence("the log store has an {texts:List} record with that trace id within {timeout:Duration}"),
+    target_fixture="log_records",
+)
+@then(
+    sentence("the log store has {texts:List} records with that trace id within {timeout:Duration}"),
+    target_fixture="log_records",
+)
+def records_within(lab: Lab, trace_id: str, texts: list[str], timeout: float) -> list[LogRecord]:
+    return expect.log_records_saying(lab, trace_id, texts, timeout=timeout)
 
 
-@then(parsers.parse('the log store has a "{text}" record with that trace id'))
-def record_present(lab: Lab, ctx: ScenarioContext, text: str) -> None:
-    ctx.log_records += expect.log_records(lab, ctx.trace_id, text=text, timeout=15)
+@then(sentence('those records name the service "{service}"'))
+def records_name_service(log_records: list[LogRecord], service: str) -> None:
+    expect.records_name_service(log_records, service)
 
 
-@then(parsers.parse('those records name the service "{service}"'))
-def records_name_service(ctx: ScenarioContext, service: str) -> None:
-    wrong = [(r.body, r.service) for r in ctx.log_records if r.service != service]
-    assert ctx.log_records and not wrong, f"records with another service name: {wrong}"
-
-
-@then(parsers.parse("the log store has an ERROR record with that trace id within {seconds:d} seconds"))
-def error_record(lab: Lab, ctx: ScenarioContext, seconds: int) -> None:
-    expect.log_records(lab, ctx.trace_id, severity="ERROR", timeout=seconds)
+@then(sentence("the log store has an ERROR record with that trace id within {timeout:Duration}"))
+def error_record(lab: Lab, trace_id: str, timeout: float) -> None:
+    expect.log_records(lab, trace_id, severity="ERROR", timeout=timeout)

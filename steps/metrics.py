@@ -1,56 +1,57 @@
-"""Metrics: counters move by exactly the traffic sent; histograms see slow requests and DB work."""
+"""Metrics: counters move by exactly the traffic sent; histograms see slow requests and DB work.
+
+Baselines are whole snapshots (the noted counter keyed by its endpoint, the latency histogram of
+every endpoint); the Then step reads the endpoint and the threshold from its own sentence.
+"""
 
 from __future__ import annotations
 
-from pytest_bdd import given, parsers, then, when
+from pytest_bdd import given, then, when
 
 from harness import expect, traffic
 from harness.lab import Lab
-from harness.scenario import ScenarioContext
+from harness.scenario import sentence
 from harness.traffic import ok
 
 
-def _requests_to(endpoint: str) -> str:
-    return f'sum(http_requests_total{{endpoint="{endpoint}"}})'
+@given(sentence('I note the Prometheus value of requests to "{endpoint}"'), target_fixture="noted_requests")
+def note_requests(lab: Lab, endpoint: str) -> dict[str, float]:
+    return expect.noted_requests(lab, endpoint)
 
 
-@given(parsers.parse('I note the Prometheus value of requests to "{endpoint}"'))
-def note_requests(lab: Lab, ctx: ScenarioContext, endpoint: str) -> None:
-    ctx.noted[endpoint] = expect.settled_counter(lab, "http_requests_total", {"endpoint": endpoint})
-
-
-@when(parsers.parse("I create {n:d} tasks through the front"))
+@when(sentence("I create {n:d} tasks through the front"))
 def create_n_tasks(lab: Lab, n: int) -> None:
     for i in range(n):
         ok(lab.front.create_task(f"metrics task {i + 1} of {n}"), 201)
 
 
-@then(parsers.parse('Prometheus shows requests to "{endpoint}" grew by exactly {n:d}'))
-def requests_grew_by(lab: Lab, ctx: ScenarioContext, endpoint: str, n: int) -> None:
-    expect.counter_grew_by(lab, _requests_to(endpoint), ctx.noted[endpoint], n)
+@then(sentence('Prometheus shows requests to "{endpoint}" grew by exactly {n:d}'))
+def requests_grew_by(lab: Lab, noted_requests: dict[str, float], endpoint: str, n: int) -> None:
+    expect.requests_grew_by(lab, endpoint, noted_requests, n)
 
 
-@when(parsers.parse("I call the slow endpoint with a delay of {delay:g} seconds"))
-def call_slow(lab: Lab, ctx: ScenarioContext, delay: float) -> None:
-    ctx.noted["slow_before"] = expect.count_slower_than(
-        lab, "http_request_duration_seconds", 'endpoint="simulate_slow"', 1.0
-    )
-    ok(lab.front.simulate_slow(delay), 200)
+@when(sentence("I call the slow endpoint with a delay of {delay:Duration}"), target_fixture="latency_before")
+def call_slow(lab: Lab, delay: float) -> dict[str, dict[float, float]]:
+    before = expect.latency_snapshot(lab)
+    traffic.slow(lab.front, delay)
+    return before
 
 
-@then(parsers.parse('Prometheus counts a request to "{endpoint}" slower than {seconds:g} second'))
-def counts_slow(lab: Lab, ctx: ScenarioContext, endpoint: str, seconds: float) -> None:
-    expect.slow_request_counted(lab, endpoint, seconds, ctx.noted["slow_before"])
+@then(sentence('Prometheus counts a request to "{endpoint}" slower than {seconds:Duration}'))
+def counts_slow(
+    lab: Lab, latency_before: dict[str, dict[float, float]], endpoint: str, seconds: float
+) -> None:
+    expect.slow_request_counted(lab, endpoint, seconds, latency_before)
 
 
-@when(parsers.parse('I run the database smoke test with {ops:d} "{kind}" operations'))
+@when(sentence('I run the database smoke test with {ops:d} "{kind}" operations'))
 def db_smoke(lab: Lab, ops: int, kind: str) -> None:
     ok(lab.front.db_smoke(ops, kind), 200)
 
 
-@then("Prometheus has database latency samples for SELECT, INSERT, UPDATE and DELETE")
-def db_latency_samples(lab: Lab) -> None:
-    expect.db_operations_observed(lab, ["SELECT", "INSERT", "UPDATE", "DELETE"])
+@then(sentence("Prometheus has database latency samples for {operations:List}"))
+def db_latency_samples(lab: Lab, operations: list[str]) -> None:
+    expect.db_operations_observed(lab, operations)
 
 
 @given("some mixed traffic has been sent to the front")

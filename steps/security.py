@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from pytest_bdd import parsers, then
+from pytest_bdd import then
 
 from harness import posture
 from harness.lab import Lab
+from harness.scenario import sentence
 
 
 @then("an anonymous visitor is not a Grafana admin")
@@ -14,7 +15,7 @@ def anonymous_not_admin(lab: Lab) -> None:
     posture.grafana_anonymous_not_admin(lab)
 
 
-@then(parsers.parse('the main process of the "{service}" container runs as a non-root user'))
+@then(sentence('the main process of the "{service}" container runs as a non-root user'))
 def non_root(lab: Lab, service: str) -> None:
     if service not in posture.services_of(lab):
         pytest.skip(f"{service} is not part of the {lab.config.stores} store set")

@@ -1,33 +1,34 @@
-"""The lab VM's host posture (``@vm``): thin steps over :mod:`harness.vm_posture`."""
+"""The lab VM's host posture (``@vm``): thin steps over :mod:`harness.posture`."""
 
 from __future__ import annotations
 
-from pytest_bdd import parsers, then
+from pytest_bdd import then
 
-from harness import vm_posture
+from harness import posture
 from harness.lab import Lab
+from harness.scenario import sentence
 
 
 @then("sshd in the VM refuses passwords and root logins")
 def sshd_hardened(lab: Lab) -> None:
-    vm_posture.sshd_hardened(lab)
+    posture.sshd_hardened(lab)
 
 
 @then("the docker service is running and enabled in the VM")
 def docker_running(lab: Lab) -> None:
-    vm_posture.docker_running(lab)
+    posture.docker_running(lab)
 
 
 @then("nothing listens on the VM beyond SSH and the lab's documented ports")
 def only_documented_ports(lab: Lab) -> None:
-    vm_posture.only_documented_ports_listen(lab)
+    posture.only_documented_ports_listen(lab)
 
 
-@then(parsers.parse('the VM has a "{name}" user in the docker group with an authorized key'))
+@then(sentence('the VM has a "{name}" user in the docker group with an authorized key'))
 def deploy_user(lab: Lab, name: str) -> None:
-    vm_posture.deploy_user_in_docker_group(lab, name)
+    posture.deploy_user_in_docker_group(lab, name)
 
 
 @then("the VM's Docker engine has no TCP socket")
 def no_docker_tcp(lab: Lab) -> None:
-    vm_posture.no_docker_tcp_socket(lab)
+    posture.no_docker_tcp_socket(lab)

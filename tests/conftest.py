@@ -12,3 +12,11 @@ import pytest
 def _no_lab_settings_from_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith("LAB_")]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _timeout_scale_one() -> None:
+    """Every test starts with unscaled timeouts; tests that want a scale call waiting.configure."""
+    from harness import waiting
+
+    waiting.configure(1.0)

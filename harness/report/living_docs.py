@@ -10,6 +10,7 @@ answered); the template never marks run data ``|safe``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +28,13 @@ INLINE_LIMIT = 100  # longer evidence values (bodies, queries) get their own blo
 FACT_KEYS = ("status", "elapsed_ms", "duration_ms", "trace_id", "span_id", "count", "error")
 NONE = "\u2013"  # an en dash for "no value"
 ICONS = {PASSED: "✔", FAILED: "✘", SKIPPED: "⤼", UNDEFINED: "?"}
+# A screenshot evidence item (kind "screenshot") shows its picture: a PNG the run wrote beside this
+# page, under living-docs/screenshots/ (anything else stays text: run data never becomes a link).
+SCREENSHOT = re.compile(r"^screenshots/[A-Za-z0-9_.-]+\.png$")
 
 
-def render_html(results: Mapping[str, Any]) -> str:
-    """The living docs page for a results dict."""
+def render_html(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | None = None) -> str:
+    """The living docs page for a results dict (with the last ``lab sensitivity`` table, if given)."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -41,7 +45,7 @@ def render_html(results: Mapping[str, Any]) -> str:
     env.filters["duration"] = format_duration
     env.filters["clock"] = _clock
     env.filters["when"] = _when
-    return env.get_template(TEMPLATE).render(**view(results))
+    return env.get_template(TEMPLATE).render(**view(results), sensitivity=sensitivity)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -133,6 +137,7 @@ def _evidence(item: Mapping[str, Any]) -> dict[str, Any]:
             facts.append({"key": key, "value": _plain(value), "class": _fact_class(key, value)})
     short = [(k, _plain(v)) for k, v in detail.items() if _is_short(v)]
     blocks = [(k, _block(v)) for k, v in detail.items() if not _is_short(v)]
+    image = item.get("detail", {}).get("file") if item.get("kind") == "screenshot" else None
     return {
         "kind": str(item.get("kind", "note")),
         "summary": str(item.get("summary", "")),
@@ -140,6 +145,7 @@ def _evidence(item: Mapping[str, Any]) -> dict[str, Any]:
         "facts": facts,
         "short": short,
         "blocks": blocks,
+        "image": image if isinstance(image, str) and SCREENSHOT.match(image) else None,
     }
 
 

@@ -3,8 +3,9 @@
 Why not pytest-bdd's own ``--cucumberjson``: it marks the steps after a failed step as failed, marks
 a step that called ``pytest.skip`` as passed, leaves the undefined step out and drops scenarios that
 never started (skipped by a marker or in a fixture). This plugin keeps its own record per scenario
-from pytest-bdd's hooks and pytest's reports, and at the end of the session writes into the reports
-directory (``--reports-dir``, else ``LAB_REPORTS_DIR``, else ``reports/`` under the rootdir):
+(:mod:`harness.report.records`) from pytest-bdd's hooks and pytest's reports, and at the end of the
+session writes into the reports directory (``--reports-dir``, else ``LAB_REPORTS_DIR``, else
+``reports/`` under the rootdir):
 
 - ``results.json``  the full model (:mod:`harness.report.model`), the source of the two below;
 - ``cucumber.json`` standard Cucumber JSON for the Jenkins Cucumber Reports plugin;
@@ -13,7 +14,9 @@ directory (``--reports-dir``, else ``LAB_REPORTS_DIR``, else ``reports/`` under 
 Nothing is written when the run selected no pytest-bdd scenario (``pytest tests`` must not
 overwrite the acceptance run's reports), with ``--collect-only``, or with ``--no-lab-report``.
 Selected scenarios that never ran (``-x``, ``--maxfail``, Ctrl-C) are reported as skipped with the
-reason "not run", never left out.
+reason "not run", never left out. Whatever pytest-bdd object a hook passes is read through
+:mod:`harness.report.bdd_adapter` only. A problem of the reports (pytest-bdd internals that moved, a
+scenario that could not be read) is printed at the end of the run and never changes its outcome.
 
 Evidence (:mod:`harness.evidence`): a fresh log is made current for each step (from
 ``pytest_bdd_before_step`` to ``pytest_bdd_after_step``/``pytest_bdd_step_error``), so fixtures a
@@ -30,15 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import platform
 import socket
 import time
-import traceback
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
+from collections.abc import Callable, Generator, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -46,16 +44,11 @@ from typing import Any
 import pytest
 
 from harness import evidence
-from harness.report import model
+from harness.report import bdd_adapter, failures, model
 from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED
+from harness.report.records import NOT_RUN, RUNNING, PhaseReport, ScenarioRecord, iso, relpath
 
-REPORTS_ENV = "LAB_REPORTS_DIR"
-EXAMPLE_PARAM = "_pytest_bdd_example"  # the parameter pytest-bdd parametrizes outlines with
-MESSAGE_LIMIT = 4000
-TRACEBACK_LINES = 80
-TRACEBACK_CHARS = 8000
-INTERNAL_PATHS = (f"{os.sep}_pytest{os.sep}", f"{os.sep}pytest_bdd{os.sep}", f"{os.sep}pluggy{os.sep}")
-RUNNING = "running"  # internal: a step between before_step and its outcome
+REPORTS_ENV = "LAB_REPORTS_DIR"  # read by harness.config.reports_dir
 
 _KEY = pytest.StashKey["ReportCollector"]()
 _pending_info: dict[str, Any] = {}
@@ -118,216 +111,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def reports_dir(config: pytest.Config) -> Path:
-    """The reports directory: option, then environment, then ``reports/`` under the rootdir."""
-    chosen = config.getoption("lab_reports_dir", None) or os.environ.get(REPORTS_ENV)
-    if chosen:
-        path = Path(os.path.expanduser(chosen))
-        return path if path.is_absolute() else Path(config.invocation_params.dir) / path
-    return Path(config.rootpath) / "reports"
+    """The reports directory: option, then ``LAB_REPORTS_DIR``, then ``reports/`` under the rootdir
+    (:func:`harness.config.reports_dir`, the one reader of that variable)."""
+    from harness.config import reports_dir as resolve
 
-
-# --------------------------------------------------------------------------------------------------
-# records
-
-
-@dataclass
-class StepRecord:
-    """What one step did; ``status`` stays None until the step starts, so "never ran" is visible."""
-
-    keyword: str
-    text: str
-    line: int
-    background: bool
-    docstring: str | None = None
-    datatable: list[list[str]] | None = None
-    status: str | None = None  # None: never started
-    duration: float = 0.0
-    started: float | None = None
-    location: str | None = None
-    error: dict[str, str] | None = None
-    skip_reason: str | None = None
-    evidence: evidence.EvidenceLog = field(default_factory=evidence.EvidenceLog)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "keyword": self.keyword,
-            "text": self.text,
-            "line": self.line,
-            "background": self.background,
-            "status": self.status or SKIPPED,
-            "duration": round(self.duration, 6),
-            "location": self.location,
-            "error": self.error,
-            "skip_reason": self.skip_reason,
-            "docstring": self.docstring,
-            "datatable": self.datatable,
-            "evidence": self.evidence.to_list(),
-        }
-
-
-@dataclass
-class HookRecord:
-    """One pytest phase of a scenario (setup, call outside steps, teardown) seen as a Cucumber hook."""
-
-    phase: str
-    ran: bool = False
-    status: str = PASSED
-    duration: float = 0.0
-    error: dict[str, str] | None = None
-    evidence: evidence.EvidenceLog = field(default_factory=evidence.EvidenceLog)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "phase": self.phase,
-            "status": self.status,
-            "duration": round(self.duration, 6),
-            "error": self.error,
-            "evidence": self.evidence.to_list(),
-        }
-
-
-@dataclass
-class ScenarioRecord:
-    """One collected scenario (one outline row), filled from pytest-bdd's hooks and pytest's reports."""
-
-    nodeid: str
-    order: int
-    feature: dict[str, Any]
-    keyword: str
-    name: str
-    line: int
-    description: str
-    tags: list[dict[str, Any]]
-    rule: dict[str, Any] | None
-    examples: dict[str, Any] | None
-    steps: list[StepRecord]
-    hooks: dict[str, HookRecord] = field(
-        default_factory=lambda: {p: HookRecord(p) for p in ("setup", "call", "teardown")}
-    )
-    outcome: str = "not run"
-    skip_reason: str | None = None
-    xfail_reason: str | None = None
-    started: float | None = None
-    duration: float = 0.0
-    step_ids: dict[int, int] = field(default_factory=dict)
-    token: Any = None
-
-    # -- binding pytest-bdd's objects --------------------------------------------------------------
-    def bind(self, scenario: Any) -> None:
-        """Remember which rendered step object is which record (pytest-bdd passes those to hooks)."""
-        steps = list(scenario.steps)
-        if len(steps) != len(self.steps):  # should not happen; trust what is actually run
-            self.steps = _step_records(steps, _background_count(scenario))
-        self.step_ids = {id(s): i for i, s in enumerate(steps)}
-
-    def step_for(self, step: Any) -> StepRecord:
-        index = self.step_ids.get(id(step))
-        if index is not None:
-            return self.steps[index]
-        for record in self.steps:  # fallback: same line, not yet run
-            if record.line == step.line_number and record.status is None:
-                return record
-        [record] = _step_records([step], background=0)
-        self.steps.append(record)
-        return record
-
-    def enter(self, record: StepRecord) -> None:
-        self.leave()
-        self.token = evidence.set_current(record.evidence)
-
-    def leave(self) -> None:
-        if self.token is not None:
-            with contextlib.suppress(ValueError):  # set in another context: nothing to restore
-                evidence.reset_current(self.token)
-        self.token = None
-
-    # -- pytest reports -----------------------------------------------------------------------------
-    def absorb(self, report: pytest.TestReport, call: pytest.CallInfo[Any]) -> None:
-        hook = self.hooks[report.when]
-        hook.ran = True
-        hook.duration = report.duration
-        self.duration += report.duration
-        if self.started is None:
-            self.started = report.start
-        if report.skipped:
-            reason = _skip_reason(report)
-            if hasattr(report, "wasxfail"):
-                self.xfail_reason = reason
-                self.outcome = "xfailed"
-            else:
-                self.skip_reason = reason
-                self.outcome = "skipped"
-                if report.when == "setup":
-                    hook.status = SKIPPED
-            for step in self.steps:
-                if step.status == RUNNING:
-                    step.status = SKIPPED
-                    step.skip_reason = reason
-        elif report.failed:
-            problem = _error_from_call(call, report)
-            if report.when == "call":
-                self.outcome = "failed"
-                running = [s for s in self.steps if s.status == RUNNING]
-                if running:
-                    running[0].status = FAILED
-                    running[0].error = problem
-                elif not any(s.status in (FAILED, UNDEFINED) for s in self.steps):
-                    hook.status = FAILED
-                    hook.error = problem
-            else:
-                self.outcome = "error"
-                hook.status = FAILED
-                hook.error = problem
-        elif report.when == "call":
-            self.outcome = "xpassed" if hasattr(report, "wasxfail") else "passed"
-        elif report.when == "setup" and self.outcome == "not run":
-            self.outcome = "passed"
-
-    def finish(self) -> None:
-        """After teardown: steps that never ran are skipped (with the scenario's skip reason)."""
-        self.leave()
-        for step in self.steps:
-            if step.status is None:
-                step.status = SKIPPED
-                if self.skip_reason:
-                    step.skip_reason = self.skip_reason
-            elif step.status == RUNNING:  # interrupted by something pytest did not report (Ctrl-C)
-                step.status = FAILED
-                interrupted = {"message": "the step never finished (interrupted)", "traceback": ""}
-                step.error = step.error or interrupted
-                self.outcome = "interrupted"
-
-    def status(self) -> str:
-        """The worst of the steps and phases; an expected failure (xfail) counts as skipped."""
-        steps = [s.status or SKIPPED for s in self.steps]
-        hooks = {phase: h.status for phase, h in self.hooks.items() if h.ran}
-        if self.xfail_reason is not None:  # the failure pytest expected; setup/teardown errors still count
-            steps = [SKIPPED if s == FAILED else s for s in steps]
-            hooks.pop("call", None)
-        return model.worst([*steps, *hooks.values()], default=SKIPPED if self.skip_reason else PASSED)
-
-    def to_dict(self) -> dict[str, Any]:
-        status = self.status()
-        hooks = [h.to_dict() for h in self.hooks.values() if h.ran]
-        return {
-            "id": _scenario_id(self),
-            "nodeid": self.nodeid,
-            "keyword": self.keyword,
-            "name": self.name,
-            "line": self.line,
-            "description": self.description,
-            "tags": self.tags,
-            "rule": self.rule,
-            "examples": self.examples,
-            "status": status,
-            "outcome": self.outcome,
-            "skip_reason": self.skip_reason,
-            "xfail_reason": self.xfail_reason,
-            "started": _iso(self.started) if self.started else None,
-            "duration": round(self.duration, 6),
-            "hooks": hooks,
-            "steps": [s.to_dict() for s in self.steps],
-        }
+    with contextlib.chdir(config.invocation_params.dir):
+        return resolve(config.getoption("lab_reports_dir", None), Path(config.rootpath))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,23 +128,26 @@ class ReportCollector:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.root = Path(config.rootpath)
         self.records: dict[str, ScenarioRecord] = {}
         self.run_info: dict[str, Any] = {}
         self.take_run_info()
         self.started = time.time()
         self.written: Path | None = None
-        self.failure: str | None = None
+        self.last_results: dict[str, Any] | None = None
+        # What went wrong with the reports (said at the end) -> the scenarios it concerns, in order.
+        self.problems: dict[str, dict[str, None]] = {p: {} for p in bdd_adapter.problems()}
 
     # -- collection: every selected scenario gets a record, so none can vanish from the reports ----
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for order, item in enumerate(session.items):
             try:
-                record = _record_from_item(item, order, Path(self.config.rootpath))
+                facts = bdd_adapter.scenario_of_item(item)
             except Exception as exc:  # recorded when it runs instead (before_scenario)
-                self.failure = f"lab reports: could not read scenario {item.nodeid}: {exc!r}"
+                self._problem(f"could not read a scenario at collection: {exc!r}", item.nodeid)
                 continue
-            if record is not None:
-                self.records[item.nodeid] = record
+            if facts is not None:
+                self.records[item.nodeid] = ScenarioRecord.from_facts(facts, item.nodeid, order, self.root)
 
     def take_run_info(self) -> None:
         self.run_info.update(_pending_info)
@@ -363,6 +155,19 @@ class ReportCollector:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = time.time()
+
+    @contextlib.contextmanager
+    def _guard(self, nodeid: str) -> Iterator[None]:
+        """A reporting bug must not fail the scenario nor become a pytest INTERNALERROR."""
+        try:
+            yield
+        except Exception as exc:
+            self._problem(f"could not record a scenario: {exc!r}", nodeid)
+
+    def _problem(self, text: str, nodeid: str | None = None) -> None:
+        nodeids = self.problems.setdefault(text, {})
+        if nodeid is not None:
+            nodeids[nodeid] = None
 
     # -- evidence outside steps ----------------------------------------------------------------------
     def _phase(self, item: pytest.Item, phase: str) -> Generator[None, Any, Any]:
@@ -401,27 +206,28 @@ class ReportCollector:
         report = yield
         record = self.records.get(item.nodeid)
         if record is not None:
-            try:
-                record.absorb(report, call)
+            with self._guard(item.nodeid):
+                record.absorb(_phase_report(report, call))
                 if report.when == "teardown":
                     record.finish()
-            except Exception as exc:  # a reporting bug must not turn into a pytest INTERNALERROR
-                self.failure = f"lab reports: could not record {item.nodeid}: {exc!r}"
         return report
 
     # -- pytest-bdd ----------------------------------------------------------------------------------
     def _record(self, request: pytest.FixtureRequest, scenario: Any) -> ScenarioRecord:
         item = request.node
         record = self.records.get(item.nodeid)
-        if record is None:  # a scenario run some other way than collection (should not happen)
-            record = _record_from_item(item, len(self.records), Path(self.config.rootpath), scenario)
-            assert record is not None
+        if record is None:  # collection could not read it (see pytest_collection_finish)
+            facts = bdd_adapter.scenario_of_item(item, running=scenario)
+            assert facts is not None
+            record = ScenarioRecord.from_facts(facts, item.nodeid, len(self.records), self.root)
             self.records[item.nodeid] = record
         return record
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_bdd_before_scenario(self, request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
-        self._record(request, scenario).bind(scenario)
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            record.bind(bdd_adapter.step_keys(scenario), bdd_adapter.steps_of(scenario))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_bdd_before_step(
@@ -432,12 +238,13 @@ class ReportCollector:
         step: Any,
         step_func: Callable[..., Any],
     ) -> None:
-        record = self._record(request, scenario)
-        st = record.step_for(step)
-        st.status = RUNNING
-        st.started = time.perf_counter()
-        st.location = _location(step_func, Path(self.config.rootpath))
-        record.enter(st)
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            st = record.step_for(bdd_adapter.step_key(step), bdd_adapter.step_facts(step))
+            st.status = RUNNING
+            st.started = time.perf_counter()
+            st.location = _location(step_func, self.root)
+            record.enter(st)
 
     @pytest.hookimpl(trylast=True)
     def pytest_bdd_after_step(
@@ -449,11 +256,12 @@ class ReportCollector:
         step_func: Callable[..., Any],
         step_func_args: dict[str, Any],
     ) -> None:
-        record = self._record(request, scenario)
-        st = record.step_for(step)
-        st.status = PASSED
-        st.duration = _since(st.started)
-        record.leave()
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            st = record.step_for(bdd_adapter.step_key(step), bdd_adapter.step_facts(step))
+            st.status = PASSED
+            st.duration = _since(st.started)
+            record.leave()
 
     @pytest.hookimpl(trylast=True)
     def pytest_bdd_step_error(
@@ -466,30 +274,34 @@ class ReportCollector:
         step_func_args: dict[str, Any],
         exception: BaseException,
     ) -> None:
-        record = self._record(request, scenario)
-        st = record.step_for(step)
-        st.status = FAILED
-        st.duration = _since(st.started)
-        st.error = _error_from_exception(exception)
-        record.leave()
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            st = record.step_for(bdd_adapter.step_key(step), bdd_adapter.step_facts(step))
+            st.status = FAILED
+            st.duration = _since(st.started)
+            st.error = failures.from_exception(exception)
+            record.leave()
 
     @pytest.hookimpl(trylast=True)
     def pytest_bdd_step_func_lookup_error(
         self, request: pytest.FixtureRequest, feature: Any, scenario: Any, step: Any, exception: BaseException
     ) -> None:
-        record = self._record(request, scenario)
-        st = record.step_for(step)
-        st.status = UNDEFINED
-        st.location = f"{_relpath(scenario.feature.filename, Path(self.config.rootpath))}:{step.line_number}"
-        st.error = {"message": _message(exception), "traceback": ""}
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            facts = bdd_adapter.step_facts(step)
+            st = record.step_for(bdd_adapter.step_key(step), facts)
+            st.status = UNDEFINED
+            st.location = f"{relpath(bdd_adapter.feature_file(scenario), self.root)}:{facts.line}"
+            st.error = {"message": failures.message(exception), "traceback": ""}
 
     @pytest.hookimpl(trylast=True)
     def pytest_bdd_after_scenario(self, request: pytest.FixtureRequest, feature: Any, scenario: Any) -> None:
-        record = self._record(request, scenario)
-        for st in record.steps:
-            if st.status == RUNNING:  # left by an outcome exception (pytest.skip, pytest.xfail, exit)
-                st.duration = _since(st.started)
-        record.leave()
+        with self._guard(request.node.nodeid):
+            record = self._record(request, scenario)
+            for st in record.steps:
+                if st.status == RUNNING:  # left by an outcome exception (pytest.skip, pytest.xfail, exit)
+                    st.duration = _since(st.started)
+            record.leave()
 
     # -- the end ---------------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -497,7 +309,7 @@ class ReportCollector:
         if not self.records or self.config.option.collectonly:  # keep the last run's reports
             return
         for record in self.records.values():
-            if record.outcome == "not run":
+            if record.outcome == NOT_RUN:
                 record.skip_reason = record.skip_reason or "not run: the session stopped before this scenario"
             record.finish()  # idempotent; settles a step left running by an interrupted run
         self.take_run_info()
@@ -506,26 +318,31 @@ class ReportCollector:
                 for key, value in extra.items():
                     self.run_info[str(key)] = evidence._jsonable(value)
         results = self.results(int(exitstatus))
+        self.last_results = results
         out = reports_dir(self.config)
         try:
-            from harness.report import render
+            from harness.report import render  # here: a broken renderer (Jinja2) must not break pytest
 
             render.write_all(results, out)
         except Exception as exc:  # a broken report must not hide the run's own outcome
-            self.failure = f"lab reports could not be written to {out}: {exc!r}"
-            traceback.print_exc()
+            self._problem(f"could not be written to {out}: {exc!r}")
             return
         self.written = out
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.last_results is not None:
+            for line in run_summary(self.last_results, self.written):
+                terminalreporter.write_line(line)
         if self.written is not None:
             terminalreporter.write_sep("-", f"lab reports: {self.written} (living-docs/index.html)")
-        if self.failure:
-            terminalreporter.write_sep("!", self.failure, red=True)
+        for text, nodeids in self.problems.items():
+            first = next(iter(nodeids), None)
+            more = f" and {len(nodeids) - 1} more" if len(nodeids) > 1 else ""
+            where = f" ({first}{more})" if first else ""
+            terminalreporter.write_sep("!", f"lab reports: {text}{where}", red=True)
 
     def results(self, exitstatus: int) -> dict[str, Any]:
         """The run as the :mod:`harness.report.model` dict."""
-        root = Path(self.config.rootpath)
         features: dict[str, dict[str, Any]] = {}
         ordered = sorted(self.records.values(), key=lambda r: (r.feature["file"], r.line, r.order))
         for record in ordered:
@@ -540,14 +357,14 @@ class ReportCollector:
         return {
             "schema": model.SCHEMA,
             "run": {
-                "started": _iso(self.started),
-                "finished": _iso(finished),
+                "started": iso(self.started),
+                "finished": iso(finished),
                 "duration": round(finished - self.started, 3),
-                "target": info.get("target") or _option_or_env(self.config, "target", "LAB_TARGET"),
-                "stores": info.get("stores") or _option_or_env(self.config, "stores", "LAB_STORES"),
+                "target": info.get("target") or self.config.getoption("target", None),
+                "stores": info.get("stores") or self.config.getoption("stores", None),
                 "exit_status": exitstatus,
                 "info": info,
-                "environment": _environment(self.config, root),
+                "environment": _environment(self.config, self.root),
             },
             "summary": model.summarize(feature_list),
             "features": feature_list,
@@ -558,263 +375,60 @@ class ReportCollector:
 # helpers
 
 
-def _scenario_template(item: pytest.Item) -> Any:
-    try:
-        from pytest_bdd.scenario import scenario_wrapper_template_registry
-    except ImportError:  # pragma: no cover - pytest-bdd moved its internals
-        return None
-    function = getattr(item, "function", None)
-    if function is None:
-        return None
-    try:
-        return scenario_wrapper_template_registry.get(function)
-    except TypeError:
-        return None
-
-
-def _record_from_item(
-    item: pytest.Item, order: int, root: Path, scenario: Any = None
-) -> ScenarioRecord | None:
-    """A record for a pytest-bdd scenario item (None for other tests), before anything ran."""
-    template = _scenario_template(item)
-    if template is None and scenario is None:
-        return None
-    callspec = getattr(item, "callspec", None)
-    example = dict(callspec.params.get(EXAMPLE_PARAM) or {}) if callspec is not None else {}
-    if scenario is None:
-        scenario = template.render(example)
-    feature = scenario.feature
-    lines = _gherkin_lines(feature.filename)
-    scenario_lines = lines["scenarios"].get(scenario.line_number, {})
-    examples = None
-    if example and template is not None:
-        examples = _examples_info(template, callspec.indices.get(EXAMPLE_PARAM, 0), example, scenario_lines)
-    rule = None
-    if scenario.rule is not None:
-        rule = {
-            "keyword": scenario.rule.keyword,
-            "name": scenario.rule.name,
-            "tags": _tags(scenario.rule.tags, lines["rules"].get(scenario.rule.name, {})),
-        }
-    return ScenarioRecord(
-        nodeid=item.nodeid,
-        order=order,
-        feature={
-            "id": _slug(feature.name or feature.rel_filename),
-            "keyword": feature.keyword,
-            "name": feature.name,
-            "description": (feature.description or "").strip("\n"),
-            "file": _relpath(feature.filename, root),
-            "line": feature.line_number,
-            "language": feature.language,
-            "tags": _tags(feature.tags, lines["feature_tags"]),
-        },
-        keyword=scenario.keyword,
-        name=scenario.name,
-        line=scenario.line_number,
-        description=(scenario.description or "").strip("\n"),
-        tags=_tags(scenario.tags, scenario_lines.get("tags", {})),
-        rule=rule,
-        examples=examples,
-        steps=_step_records(scenario.steps, _background_count(scenario)),
+def _phase_report(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> PhaseReport:
+    """pytest's report of one phase, as the records take it."""
+    outcome = SKIPPED if report.skipped else FAILED if report.failed else PASSED
+    return PhaseReport(
+        when=report.when,
+        outcome=outcome,
+        duration=report.duration,
+        start=report.start,
+        expected_failure=hasattr(report, "wasxfail"),
+        reason=failures.skip_reason(report) if report.skipped else None,
+        error=failures.from_call(call, report) if report.failed else None,
     )
 
 
-def _background_count(scenario: Any) -> int:
-    count = 0
-    if scenario.feature.background is not None:
-        count += len(scenario.feature.background.steps)
-    rule = getattr(scenario, "rule", None)
-    if rule is not None and rule.background is not None:
-        count += len(rule.background.steps)
-    return count
-
-
-def _step_records(steps: list[Any], background: int) -> list[StepRecord]:
-    records = []
-    for index, step in enumerate(steps):
-        table = None
-        if step.datatable is not None:
-            try:
-                table = [[str(c) for c in row] for row in step.datatable.raw()]
-            except Exception:
-                table = None
-        records.append(
-            StepRecord(
-                keyword=step.keyword.strip(),
-                text=step.name,
-                line=step.line_number,
-                background=index < background,
-                docstring=step.docstring,
-                datatable=table,
-            )
-        )
-    return records
-
-
-def _examples_info(
-    template: Any, index: int, example: dict[str, str], scenario_lines: dict[str, Any]
-) -> dict[str, Any]:
-    """Which Examples table and row an outline run came from (pytest-bdd numbers rows across tables)."""
-    position = 0
-    for table_index, table in enumerate(template.examples):
-        rows = list(table.as_contexts())
-        if position + len(rows) > index:
-            row_index = index - position
-            table_lines = scenario_lines.get("examples") or []
-            row_lines = table_lines[table_index]["rows"] if table_index < len(table_lines) else []
-            tag_lines = table_lines[table_index]["tags"] if table_index < len(table_lines) else {}
-            return {
-                "name": table.name or "",
-                "line": table.line_number,
-                "tags": _tags(table.tags, tag_lines),
-                "index": row_index,
-                "row_line": row_lines[row_index] if row_index < len(row_lines) else None,
-                "row": example,
-            }
-        position += len(rows)
-    return {"name": "", "line": None, "tags": [], "index": index, "row_line": None, "row": example}
-
-
-@lru_cache(maxsize=256)
-def _gherkin_lines(filename: str) -> dict[str, Any]:
-    """Line numbers pytest-bdd's model drops (tags, example rows), from the Gherkin document."""
-    lines: dict[str, Any] = {"feature_tags": {}, "rules": {}, "scenarios": {}}
-    try:
-        from pytest_bdd.gherkin_parser import get_gherkin_document
-
-        doc = get_gherkin_document(filename)
-    except Exception:
-        return lines
-
-    def tag_lines(tags: list[Any]) -> dict[str, int]:
-        return {t.name.lstrip("@"): t.location.line for t in tags}
-
-    def add_scenario(sc: Any) -> None:
-        lines["scenarios"][sc.location.line] = {
-            "tags": tag_lines(sc.tags),
-            "examples": [
-                {"tags": tag_lines(ex.tags), "rows": [row.location.line for row in (ex.table_body or [])]}
-                for ex in sc.examples
-            ],
-        }
-
-    lines["feature_tags"] = tag_lines(doc.feature.tags)
-    for child in doc.feature.children:
-        if child.scenario is not None:
-            add_scenario(child.scenario)
-        elif child.rule is not None:
-            lines["rules"][child.rule.name] = tag_lines(child.rule.tags)
-            for grandchild in child.rule.children:
-                if grandchild.scenario is not None:
-                    add_scenario(grandchild.scenario)
-    return lines
-
-
-def _tags(names: set[str] | list[str], lines: dict[str, int]) -> list[dict[str, Any]]:
-    return [{"name": name, "line": lines.get(name)} for name in sorted(names)]
-
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    if hasattr(report, "wasxfail"):
-        return str(report.wasxfail or "no reason given")
-    longrepr = report.longrepr
-    is_location_tuple = isinstance(longrepr, tuple) and len(longrepr) == 3
-    reason = str(longrepr[2]) if is_location_tuple else str(longrepr or "")  # type: ignore[index]
-    return reason.removeprefix("Skipped: ").strip() or "skipped"
-
-
-def _message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    name = type(exc).__name__
-    message = f"{name}: {text}" if text else name
-    return _trim_text(message, MESSAGE_LIMIT)
-
-
-def _error_from_exception(exc: BaseException) -> dict[str, str]:
-    """Message plus a short traceback, pytest's frames and pytest-bdd's hidden frames filtered out."""
-    try:
-        info = pytest.ExceptionInfo.from_exception(exc)
-        tb = str(info.getrepr(style="short", chain=True, tbfilter=_user_frames))
-    except Exception:
-        tb = "".join(traceback.format_exception(exc))
-    return {"message": _message(exc), "traceback": _trim_traceback(tb)}
-
-
-def _user_frames(info: pytest.ExceptionInfo[BaseException]) -> Any:
-    """The traceback without hidden frames and without pytest's, pytest-bdd's and pluggy's own."""
-    visible = info.traceback.filter(info)
-    own = visible.filter(lambda entry: not any(part in str(entry.path) for part in INTERNAL_PATHS))
-    return own if len(own) else visible
-
-
-def _error_from_call(call: pytest.CallInfo[Any], report: pytest.TestReport) -> dict[str, str]:
-    if call.excinfo is not None:
-        return {"message": _message(call.excinfo.value), "traceback": _trim_traceback(report.longreprtext)}
-    lines = report.longreprtext.strip().splitlines()
-    return {
-        "message": _trim_text(lines[-1] if lines else "failed", MESSAGE_LIMIT),
-        "traceback": _trim_traceback(report.longreprtext),
-    }
-
-
-def _trim_traceback(text: str) -> str:
-    lines = text.rstrip().splitlines()
-    if len(lines) > TRACEBACK_LINES:
-        dropped = len(lines) - TRACEBACK_LINES
-        lines = [f"… ({dropped} lines above left out)", *lines[-TRACEBACK_LINES:]]
-    out = "\n".join(lines)
-    if len(out) > TRACEBACK_CHARS:
-        out = "… " + out[-TRACEBACK_CHARS:]
-    return out
-
-
-def _trim_text(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more chars)"
-
-
 def _location(func: Callable[..., Any], root: Path) -> str | None:
+    """``file:line`` of a step function (the ``step_func`` pytest-bdd's step hooks pass)."""
     try:
         target = inspect.unwrap(func)
         source = inspect.getsourcefile(target) or target.__code__.co_filename
-        return f"{_relpath(source, root)}:{target.__code__.co_firstlineno}"
+        return f"{relpath(source, root)}:{target.__code__.co_firstlineno}"
     except (TypeError, AttributeError, ValueError):
         return getattr(func, "__qualname__", None)
 
 
-def _relpath(path: str | os.PathLike[str], root: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
-
-
-def _slug(text: str) -> str:
-    out = "".join(ch if ch.isalnum() else "-" for ch in text.lower())
-    return "-".join(part for part in out.split("-") if part) or "unnamed"
-
-
-def _scenario_id(record: ScenarioRecord) -> str:
-    """Cucumber-JVM style id: ``feature;scenario`` (``;examples;row`` for outline rows)."""
-    base = f"{_slug(record.feature['name'] or record.feature['file'])};{_slug(record.name)}"
-    if record.examples is not None:
-        # Cucumber counts the header as row 1, so the first example row is 2.
-        name = _slug(record.examples["name"]) if record.examples["name"] else ""
-        base += f";{name};{record.examples['index'] + 2}"
-    return base
+def run_summary(results: dict[str, Any], written: Path | None) -> list[str]:
+    """The end of every acceptance run on one screen: counts, the first failure's one-line cause,
+    and where the living docs are."""
+    counts = results["summary"]["scenarios"]
+    total = results["summary"]["totals"]["scenarios"]
+    parts = [f"{counts[s]} {s}" for s in (PASSED, FAILED, UNDEFINED, SKIPPED) if counts.get(s)]
+    run = results["run"]
+    lines = ["", f"lab run: {', '.join(parts) or 'nothing ran'} of {total} scenarios "
+                 f"(target {run.get('target') or '?'}, stores {run.get('stores') or '?'})"]
+    failed = sorted(
+        ((s.get("started") or "", f, s) for f in results["features"] for s in f["scenarios"]
+         if s["status"] in (FAILED, UNDEFINED)),
+        key=lambda t: t[0],
+    )
+    for _, feature, scenario in failed[:1]:  # the first to fail, in the order they ran
+        for part in [*scenario.get("hooks", []), *scenario["steps"]]:
+            if part.get("status") in (FAILED, UNDEFINED):
+                message = ((part.get("error") or {}).get("message") or part["status"]).splitlines()
+                where = f"{part.get('keyword', '')} {part.get('text', part.get('phase', ''))}".strip()
+                lines.append(f"first failure: {feature['name']} / {scenario['name']} — {where}: "
+                             f"{message[0][:300] if message else ''}")
+                break
+    if written is not None:
+        lines.append(f"living docs: {written / 'living-docs' / 'index.html'} "
+                     "(results.json, cucumber.json, junit.xml beside it)")
+    return lines
 
 
 def _since(started: float | None) -> float:
     return 0.0 if started is None else max(0.0, time.perf_counter() - started)
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="milliseconds")
-
-
-def _option_or_env(config: pytest.Config, option: str, env: str) -> str | None:
-    value = config.getoption(option, None)
-    return str(value) if value else os.environ.get(env) or None
 
 
 def _version(dist: str) -> str | None:

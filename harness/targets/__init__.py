@@ -13,19 +13,19 @@ import shutil
 from harness.config import LabConfig
 from harness.errors import ConfigError, LabError
 from harness.progress import Display, run
-from harness.targets.base import Endpoints, ExecResult, NotSupported, Target
+from harness.targets.base import Endpoints, NotSupported, Target
 from harness.waiting import scaled
 
 __all__ = [
     "TARGET_CLASSES",
     "Endpoints",
-    "ExecResult",
     "NotSupported",
     "Target",
     "choose",
     "docker_answers",
     "target_class",
     "vagrant_usable",
+    "validate",
 ]
 
 TARGET_CLASSES: dict[str, str] = {
@@ -40,10 +40,6 @@ PROBE_TIMEOUT = 20.0
 def target_class(name: str) -> type[Target]:
     """The class registered for ``name`` (ConfigError when there is none in this version)."""
     if name not in TARGET_CLASSES:
-        if name == "vagrant":
-            raise ConfigError(
-                "not available yet: the vagrant target (issue 5); use --target docker or --target existing"
-            )
         raise ConfigError(f"target {name!r} is not known; use one of: {', '.join(TARGET_CLASSES)}")
     module_name, _, attr = TARGET_CLASSES[name].partition(":")
     cls = getattr(importlib.import_module(module_name), attr)
@@ -68,7 +64,7 @@ def docker_answers(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
     """Whether the Docker engine (``DOCKER_HOST`` or the default socket) answers, and its version."""
     from docker.errors import DockerException
 
-    from harness.compose import docker_client
+    from harness.engine import docker_client
 
     try:
         client = docker_client(timeout=timeout)
@@ -77,9 +73,18 @@ def docker_answers(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
         finally:
             client.close()
     except (LabError, DockerException, OSError) as exc:
-        return False, f"the Docker engine does not answer ({' '.join(str(exc).split())[:160]})"
+        return False, f"the Docker engine does not answer ({' '.join(str(exc).split())})"
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     return True, f"the Docker engine answers at {where} (Docker {version})"
+
+
+def validate(config: LabConfig) -> None:
+    """What can be checked before any target is made (ConfigError, one line): the same for `lab`
+    and for `pytest features`, so a bad endpoints file is refused at once by both."""
+    if config.endpoints_file is not None:
+        from harness.targets.existing import endpoints_from_file
+
+        endpoints_from_file(config.endpoints_file)
 
 
 def choose(config: LabConfig, display: Display | None = None) -> tuple[Target, str]:
@@ -103,18 +108,16 @@ def choose(config: LabConfig, display: Display | None = None) -> tuple[Target, s
         ), f"auto: {given} names a lab that already runs"
 
     reasons = []
-    if "vagrant" in TARGET_CLASSES:
-        usable, why = vagrant_usable()
-        if usable:
-            return target_class("vagrant")(config, display=display), f"auto: {why}"
-        reasons.append(why)
-    else:
-        reasons.append("vagrant target not available in this version")
+    usable, why = vagrant_usable()
+    if usable:
+        return target_class("vagrant")(config, display=display), f"auto: {why}"
+    reasons.append(why)
     ok, why = docker_answers()
     if ok:
         return target_class("docker")(config, display=display), f"auto: {'; '.join(reasons)}; {why}"
     reasons.append(why)
-    raise ConfigError(
+    # Not a bad setting: the host lacks what a target needs (the same exit as --target docker here).
+    raise LabError(
         f"no target can run the lab: {'; '.join(reasons)}; start dockerd (or install "
         "docker.io), or point at a running lab with --target existing --lab-host HOST"
     )

@@ -1,10 +1,11 @@
 """The ``existing`` target: a lab that already runs somewhere; the harness only looks at it.
 
-Where it is comes from ``LAB_HOST`` (the documented ports on that host) or from a file written by
-``lab endpoints --json``. ``up``/``down`` deploy and remove nothing — they check the lab answers.
-Failure scenarios need service control; that exists only when ``LAB_DOCKER_HOST`` names the engine
-that runs the lab (``ssh://user@host`` or a socket). Otherwise the target lacks the "control"
-capability and those scenarios are skipped with the reason from :meth:`ExistingTarget.why_not`.
+Where it is comes from ``LAB_HOST`` (the catalogue's documented ports on that host) or from a file
+written by ``lab endpoints --json``. ``up``/``down`` deploy and remove nothing — ``up`` checks that
+every service answers its readiness path. Failure scenarios need service control; that exists only
+when ``LAB_DOCKER_HOST`` names the engine that runs the lab (``ssh://user@host`` or a socket).
+Otherwise the target lacks the "control" capability and those scenarios are skipped with the
+reason from :meth:`ExistingTarget.why_not`.
 """
 
 from __future__ import annotations
@@ -12,34 +13,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.compose import docker_client
+from harness import catalogue
 from harness.config import STORE_SETS, LabConfig
+from harness.engine import Engine, SdkEngine, ServiceState, docker_client
 from harness.errors import ConfigError, LabError
 from harness.http import session
 from harness.progress import Display
-from harness.targets.base import Endpoints, EngineBackedTarget, NotSupported
-from harness.targets.docker import EngineControl
+from harness.targets.base import Endpoints, NotSupported, Target
 from harness.waiting import NotYet, WaitTimeout, eventually
 
 REACH_TIMEOUT = 30.0
 REQUIRED_KEYS = ("frontend", "backend", "prometheus", "traces", "logs", "collector_health")
-
-
-def _probe_paths(stores: str) -> dict[str, tuple[str, str]]:
-    """Service name -> (endpoint key, path answering when that service is up)."""
-    paths = {
-        "frontend": ("frontend", "/healthz"),
-        "backend": ("backend", "/ready"),
-        "prometheus": ("prometheus", "/-/ready"),
-        "otel-collector": ("collector_health", "/"),
-    }
-    if stores == "tempo-loki":
-        paths.update(
-            {"tempo": ("traces", "/ready"), "loki": ("logs", "/ready"), "grafana": ("grafana", "/api/health")}
-        )
-    else:
-        paths.update({"jaeger": ("traces", "/"), "victorialogs": ("logs", "/health")})
-    return paths
 
 
 def endpoints_from_file(path: Path) -> Endpoints:
@@ -64,34 +48,15 @@ def endpoints_from_file(path: Path) -> Endpoints:
     )
 
 
-def split_host(lab_host: str) -> tuple[str, str]:
-    """``LAB_HOST`` -> (scheme, host): accepts ``host``, ``http://host``, ``host/``; brackets IPv6."""
-    text = lab_host.strip()
-    scheme = "http"
-    if "://" in text:
-        scheme, text = text.split("://", 1)
-    host = text.strip("/").split("/")[0]
-    if not host:
-        raise ConfigError(f"LAB_HOST={lab_host!r} has no host name; use e.g. LAB_HOST=192.168.121.10")
-    if host.count(":") > 1 and not host.startswith("["):
-        host = f"[{host}]"
-    elif ":" in host and not host.startswith("["):
-        raise ConfigError(
-            f"LAB_HOST={lab_host!r}: give the host only, the lab's documented ports are used "
-            "(or a `lab endpoints --json` file via LAB_ENDPOINTS_FILE for other ports)"
-        )
-    return scheme, host
-
-
-class ExistingTarget(EngineBackedTarget):
+class ExistingTarget(Target):
     name = "existing"
 
     def __init__(self, config: LabConfig, display: Display | None = None):
         if config.endpoints_file is not None:
             self._endpoints = endpoints_from_file(config.endpoints_file)
             config = config.with_(stores=self._endpoints.stores)  # the file says what runs there
-        elif config.lab_host:
-            scheme, host = split_host(config.lab_host)
+        elif config.lab_address:
+            scheme, host = config.lab_address
             self._endpoints = Endpoints.for_host(host, "existing", config.stores, scheme=scheme)
         else:
             raise ConfigError(
@@ -99,31 +64,33 @@ class ExistingTarget(EngineBackedTarget):
                 "or LAB_ENDPOINTS_FILE (a `lab endpoints --json` file)"
             )
         super().__init__(config, display)
-        self.control: EngineControl | None = None
+        self.control: SdkEngine | None = None
         self._control_reason: str | None = None
         if config.docker_host:
             url = config.docker_host
-            self.control = EngineControl(lambda: docker_client(base_url=url), config.project, where=url)
+            self.control = SdkEngine(config.project, lambda: docker_client(base_url=url), where=url)
 
     # what runs there -------------------------------------------------------------------------
     def endpoints(self) -> Endpoints:
         return self._endpoints
 
-    def reachability(self) -> dict[str, str]:
-        """Service -> "reachable (HTTP n)" or "unreachable: why", probing each documented endpoint once."""
+    def reachability(self) -> dict[str, ServiceState]:
+        """Service -> reachable/unreachable, probing each service's readiness path once."""
         urls = self._endpoints.to_dict()
-        out: dict[str, str] = {}
+        out: dict[str, ServiceState] = {}
         with session(timeout=5.0) as http:
-            for service, (key, path) in _probe_paths(self.config.stores).items():
+            for key, service in catalogue.endpoint_services(self.config.stores).items():
                 base = urls.get(key)
                 if not base:
                     continue
+                url = base + service.ready_path
                 try:
-                    response = http.get(base + path, allow_redirects=False)
-                    state = "reachable" if response.status_code < 500 else "answering with errors"
-                    out[service] = f"{state} (HTTP {response.status_code} from {base}{path})"
+                    response = http.get(url, allow_redirects=False)
                 except OSError as exc:  # requests' errors are OSErrors
-                    out[service] = f"unreachable: {type(exc).__name__} at {base}{path}"
+                    out[service.name] = ServiceState("unreachable", detail=f"({type(exc).__name__} at {url})")
+                    continue
+                status = "reachable" if response.status_code < 500 else "answering-errors"
+                out[service.name] = ServiceState(status, detail=f"(HTTP {response.status_code} from {url})")
         return out
 
     def up(self) -> None:
@@ -133,9 +100,9 @@ class ExistingTarget(EngineBackedTarget):
             f"{self._endpoints.frontend} answers"
         )
 
-        def check() -> dict[str, str]:
+        def check() -> dict[str, ServiceState]:
             seen = self.reachability()
-            bad = {k: v for k, v in seen.items() if not v.startswith("reachable")}
+            bad = {k: v for k, v in seen.items() if not v.running}
             if bad:
                 raise NotYet("; ".join(f"{k}: {v}" for k, v in bad.items()))
             return seen
@@ -153,11 +120,17 @@ class ExistingTarget(EngineBackedTarget):
             + ("; --volumes ignored" if volumes else "")
         )
 
-    def status(self) -> dict[str, str]:
+    def status(self) -> dict[str, ServiceState]:
         if self._control_ok():
             assert self.control is not None
-            return self.control.status()
+            return self.control.states()
         return self.reachability()
+
+    def is_running(self) -> bool:
+        """Whether every service answers; a run never destroys an existing lab either way (it is
+        not ours), see :class:`harness.lab.LabLifecycle`."""
+        states = self.reachability()
+        return bool(states) and all(s.running for s in states.values())
 
     # control, when the engine is reachable ----------------------------------------------------
     def _control_ok(self) -> bool:
@@ -181,7 +154,9 @@ class ExistingTarget(EngineBackedTarget):
                 self._control_reason = str(exc)
         return self._control_reason == ""
 
-    def _require_control(self) -> EngineControl:
+    @property
+    def engine(self) -> Engine:
+        """Service control, only when ``LAB_DOCKER_HOST`` reaches the engine that runs the lab."""
         if not self._control_ok() or self.control is None:
             raise NotSupported(f"target existing cannot control services: {self._control_reason}")
         return self.control
@@ -199,22 +174,13 @@ class ExistingTarget(EngineBackedTarget):
             return "target existing: the lab already runs; the harness does not deploy it"
         return f"target existing has no {capability!r} capability"
 
-    @property
-    def engine(self) -> EngineControl:
-        """Service control, only when ``LAB_DOCKER_HOST`` reaches the engine that runs the lab."""
-        return self._require_control()
-
-    def is_running(self) -> bool:
-        """Always: the lab is not ours, so a run never destroys it."""
-        return True
-
     def testinfra_host(self, service: str | None = None) -> str:
         """``docker://`` only when the lab's engine is this machine's (testinfra runs the docker CLI)."""
-        control = self._require_control()
+        engine = self.engine
         url = self.config.docker_host or ""
         if service is None or not (url.startswith("unix://") or url.startswith("/")):
             raise NotSupported(f"target existing: no testinfra backend for {service or 'the host'} via {url}")
-        return f"docker://{control.container(service).id}"
+        return f"docker://{engine.container(service).id}"
 
     def close(self) -> None:
         if self.control is not None:

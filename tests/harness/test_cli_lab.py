@@ -19,8 +19,10 @@ ENDPOINT_KEYS = {
     "traces",
     "logs",
     "collector_health",
+    "collector_metrics",
     "target",
     "stores",
+    "running",
 }
 
 
@@ -49,7 +51,10 @@ def clean_env(monkeypatch, tmp_path) -> None:
         (["up", "--target", "cloud"], "argument --target: invalid choice: 'cloud'"),
         (["up", "--image-source", "ftp"], "argument --image-source: invalid choice: 'ftp'"),
         (["launch"], "invalid choice: 'launch'"),
-        (["down", "--vols"], "unrecognized arguments: --vols"),
+        (["down", "--vols"], "`lab down` has no option --vols (see `lab down --help`)"),
+        (["status", "--image-source", "local"],
+         "`lab status` has no option --image-source; it is an option of lab up (see `lab status --help`)"),
+        (["up", "--project", "x"], "`lab up` has no option --project (see `lab up --help`)"),
         (["images", "build", "--only"], "expected at least one argument"),
         (["images"], "`lab images` needs an action"),
     ],
@@ -76,6 +81,28 @@ def test_argparse_errors_exit_2(capsys) -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("LAB_TIMEOUT_SCALE", "nan", "LAB_TIMEOUT_SCALE='nan' is not a finite number"),
+    ("LAB_TIMEOUT_SCALE", "inf", "LAB_TIMEOUT_SCALE='inf' is not a finite number"),
+    ("LAB_TIMEOUT_SCALE", "1e308", "LAB_TIMEOUT_SCALE='1e308' is more than 100"),
+    ("LAB_DESTROY", "sometimes", "destroy='sometimes' (from LAB_DESTROY) is not valid"),
+])
+def test_values_that_once_crashed_are_one_line(monkeypatch, capsys, name, value, expected) -> None:
+    monkeypatch.setenv(name, value)
+    assert cli.main(["status", "--target", "docker"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lab: {expected}") and err.count("\n") == 1 and "Traceback" not in err
+    assert "--destroy" not in err, "no option of that name exists"
+
+
+def test_a_malformed_endpoints_file_is_refused_at_once(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "lab.json"
+    bad.write_text("{not json")
+    assert cli.main(["status", "--endpoints-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read JSON" in err and err.count("\n") == 1
+
+
 def test_bad_environment_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
     monkeypatch.setenv("LAB_TIMEOUT_SCALE", "fast")
     assert cli.main(["endpoints", "--json", "--target", "docker"]) == 2
@@ -88,10 +115,12 @@ def test_no_command_prints_help_and_exit_2(capsys) -> None:
     assert "usage: lab" in capsys.readouterr().err
 
 
-def test_endpoints_json_is_one_object_on_stdout(capsys) -> None:
+def test_endpoints_json_is_one_object_on_stdout(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_PROJECT", "labnothingrunshere")
     assert cli.main(["endpoints", "--json", "--target", "docker"]) == 0
     captured = capsys.readouterr()
     data = json.loads(captured.out)
+    assert data["running"] is False and "the lab is not running" in captured.err, "says so"
     assert set(data) == ENDPOINT_KEYS  # no grafana in jaeger-victorialogs
     assert data["target"] == "docker" and data["stores"] == "jaeger-victorialogs"
     assert data["frontend"] == "http://127.0.0.1:8080" and data["traces"] == "http://127.0.0.1:16686"
@@ -100,10 +129,10 @@ def test_endpoints_json_is_one_object_on_stdout(capsys) -> None:
 
 
 def test_endpoints_json_with_grafana_and_lab_host(capsys) -> None:
-    assert cli.main(["endpoints", "--json", "--lab-host", "192.0.2.5", "--stores", "tempo-loki"]) == 0
+    assert cli.main(["endpoints", "--json", "--lab-host", "127.0.0.77", "--stores", "tempo-loki"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == ENDPOINT_KEYS | {"grafana"}
-    assert data["target"] == "existing" and data["grafana"] == "http://192.0.2.5:3000"
+    assert data["target"] == "existing" and data["grafana"] == "http://127.0.0.77:3000"
 
 
 def test_common_options_work_before_and_after_the_command(capsys) -> None:

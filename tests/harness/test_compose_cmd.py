@@ -1,4 +1,5 @@
-"""The compose wrapper: v1 and v2 command lines, version parsing, detection and `config` run for real."""
+"""The compose wrapper: v1 and v2 command lines, version parsing, detection and `config` run for real
+through a runner; the engine's health report that the one wait uses."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import time
 import pytest
 
 from harness import compose as compose_mod
-from harness.compose import Compose, ComposeCommand, ContainerInfo, health_report, parse_version_output
+from harness.compose import Compose, ComposeCommand, parse_version_output, services_in
+from harness.engine import ContainerInfo, ServiceState, health_report
 from harness.errors import LabError
 from harness.progress import run
+from harness.runner import LocalRunner
 
 V1 = ComposeCommand(("docker-compose",), "1.29.2")
 V2 = ComposeCommand(("docker", "compose"), "2.29.7")
@@ -21,7 +24,7 @@ V2_OLD = ComposeCommand(("docker", "compose"), "2.10.2")
 def make(
     command: ComposeCommand, files=("/s/compose.yaml", "/s/compose.jaeger-victorialogs.yaml")
 ) -> Compose:
-    return Compose("obslab", list(files), env={"A": "1"}, command=command)
+    return Compose("obslab", list(files), LocalRunner(env={"A": "1"}), command=command)
 
 
 @pytest.mark.parametrize(
@@ -59,20 +62,12 @@ def test_base_arguments_name_project_and_files_in_order() -> None:
     assert make(V2).args("ps")[:4] == ["docker", "compose", "-p", "obslab"]
 
 
-def test_up_v1_has_no_wait_flag_and_no_build_when_local() -> None:
-    args = make(V1).up_args(wait=True, no_build=True)
-    assert args[-4:] == ["up", "-d", "--remove-orphans", "--no-build"]
-    assert "--wait" not in args
+def test_up_never_waits_itself_and_no_build_when_local() -> None:
+    """The health wait is the engine's (the same on v1 and v2), so up has no --wait on either."""
+    for command in (V1, V2, V2_OLD):
+        args = make(command).up_args(no_build=True)
+        assert args[args.index("up") :] == ["up", "-d", "--remove-orphans", "--no-build"]
     assert "--no-build" not in make(V1).up_args(no_build=False)
-
-
-def test_up_v2_waits_with_a_scaled_timeout(monkeypatch) -> None:
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "2")
-    args = make(V2).up_args(wait=True, timeout=300)
-    assert args[args.index("up") :] == ["up", "-d", "--remove-orphans", "--wait", "--wait-timeout", "600"]
-    old = make(V2_OLD).up_args(wait=True)
-    assert "--wait" in old and "--wait-timeout" not in old  # --wait-timeout came with 2.17
-    assert "--wait" not in make(V2).up_args(wait=False)
 
 
 def test_down_keeps_volumes_unless_asked() -> None:
@@ -92,10 +87,8 @@ def _info(
         service=service,
         id=service * 4,
         name=f"obslab_{service}_1",
-        status=status,
-        health=health,
+        state=ServiceState(status, health, exit_code=1 if status == "exited" else 0),
         last_health_output=out,
-        exit_code=1 if status == "exited" else 0,
     )
 
 
@@ -135,7 +128,7 @@ needs_compose = pytest.mark.skipif(
 
 @needs_compose
 def test_detect_prefers_v2_then_v1() -> None:
-    compose_mod._detect_cached.cache_clear()
+    compose_mod._detected.clear()
     found = compose_mod.detect()
     if _has_v2():
         assert found.argv == ("docker", "compose") and found.major >= 2
@@ -145,20 +138,20 @@ def test_detect_prefers_v2_then_v1() -> None:
 
 
 @pytest.mark.skipif(not _has_v1(), reason="docker-compose (v1) not installed")
-def test_override_selects_the_command(monkeypatch) -> None:
-    compose_mod._detect_cached.cache_clear()
-    monkeypatch.setenv("LAB_COMPOSE", "docker-compose")
-    assert compose_mod.detect().argv == ("docker-compose",)
+def test_override_selects_the_command() -> None:
+    compose_mod._detected.clear()
+    assert compose_mod.detect(override="docker-compose").argv == ("docker-compose",)
 
 
-@pytest.mark.skipif(
-    _has_v2() or shutil.which("docker") is None, reason="needs a docker CLI without compose v2"
-)
-def test_override_to_a_missing_v2_says_what_failed(monkeypatch) -> None:
-    compose_mod._detect_cached.cache_clear()
-    with pytest.raises(LabError, match=r"no Docker Compose found: `docker compose version` exited"):
-        compose_mod.detect("docker compose")
-    compose_mod._detect_cached.cache_clear()
+def test_override_to_a_missing_v2_says_what_failed(fake_bin) -> None:
+    """A docker CLI without the compose plugin (as Debian's docker.io alone): what it said, in one line."""
+    said = "docker: 'compose' is not a docker command."
+    (fake_bin / "docker").write_text(f'#!/bin/sh\necho "{said}" >&2\nexit 1\n')
+    (fake_bin / "docker").chmod(0o755)
+    compose_mod._detected.clear()
+    with pytest.raises(LabError, match=r"no Docker Compose on this host: `docker compose version` exited"):
+        compose_mod.detect(override="docker compose")
+    compose_mod._detected.clear()
 
 
 TINY = """\
@@ -185,17 +178,14 @@ services:
 def test_config_runs_the_real_binary_with_files_and_env(tmp_path) -> None:
     (tmp_path / "compose.yaml").write_text(TINY)
     (tmp_path / "compose.override-test.yaml").write_text(OVERRIDE)
-    compose = Compose(
-        "labunit",
-        [tmp_path / "compose.yaml", tmp_path / "compose.override-test.yaml"],
-        env={"WEB_IMAGE": "example.invalid/web:1.2"},
-    )
+    files = [tmp_path / "compose.yaml", tmp_path / "compose.override-test.yaml"]
+    compose = Compose("labunit", files, LocalRunner(tmp_path, env={"WEB_IMAGE": "example.invalid/web:1.2"}))
     assert compose.version.startswith(("v1 ", "v2 "))
     config = compose.config()
     assert config["services"]["web"]["image"] == "example.invalid/web:1.2"
     assert config["services"]["web"]["environment"]["MODE"] == "override"
     assert config["services"]["worker"]["image"] == "lab/base:bookworm"
-    assert sorted(compose.services()) == ["web", "worker"]
+    assert services_in(files) == ["web", "worker"] == sorted(config["services"])
 
 
 @needs_compose

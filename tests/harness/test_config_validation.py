@@ -42,6 +42,13 @@ def test_env_then_option_precedence() -> None:
         ({}, {"LAB_DESTROY": "sometimes"}, "use one of: passing, always, never"),
         ({}, {"LAB_TIMEOUT_SCALE": "fast"}, "LAB_TIMEOUT_SCALE='fast' is not a number"),
         ({}, {"LAB_TIMEOUT_SCALE": "0"}, "must be greater than 0"),
+        ({}, {"LAB_TIMEOUT_SCALE": "nan"}, "LAB_TIMEOUT_SCALE='nan' is not a finite number"),
+        ({}, {"LAB_TIMEOUT_SCALE": "inf"}, "LAB_TIMEOUT_SCALE='inf' is not a finite number"),
+        ({}, {"LAB_TIMEOUT_SCALE": "1e308"}, "LAB_TIMEOUT_SCALE='1e308' is more than 100"),
+        ({}, {"LAB_VM_ACCEL": "fast"}, "LAB_VM_ACCEL='fast' is not valid"),
+        ({}, {"LAB_VM_PORT_OFFSET": "-5"}, "LAB_VM_PORT_OFFSET='-5' is out of range"),
+        ({}, {"LAB_HOST": "lab.example:8080"}, "give the host only"),
+        ({}, {"LAB_HOST": "ftp://lab.example"}, "the scheme must be http or https"),
         ({}, {"LAB_PROJECT": "My Lab"}, "not a valid compose project name"),
         ({"target": "existing"}, {}, "needs the lab's address"),
         ({}, {"LAB_ENDPOINTS_FILE": "/nonexistent/endpoints.json"}, "does not exist"),
@@ -73,3 +80,40 @@ def test_existing_with_host(tmp_path) -> None:
     endpoints = tmp_path / "e.json"
     endpoints.write_text("{}")
     assert build({"target": "existing"}, LAB_ENDPOINTS_FILE=str(endpoints)).endpoints_file == endpoints
+
+
+@pytest.mark.parametrize("name", ["LAB_TARGET", "LAB_STORES", "LAB_IMAGE_SOURCE", "LAB_DESTROY",
+                                  "LAB_TIMEOUT_SCALE", "LAB_PROJECT", "LAB_HOST", "LAB_COMPOSE",
+                                  "LAB_VM_ACCEL", "LAB_VM_PORT_OFFSET", "LAB_BIND_ADDRESS"])
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_variable_is_unset_everywhere(name: str, empty: str) -> None:
+    from dataclasses import fields
+
+    def settings(config: LabConfig) -> dict[str, object]:
+        return {f.name: getattr(config, f.name) for f in fields(config) if f.name != "lab_env"}
+
+    assert settings(build(**{name: empty})) == settings(build())
+
+
+def test_the_config_is_the_only_reader_of_lab_variables() -> None:
+    """Outside harness/config.py no module of the harness reads a LAB_* variable from the environment."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parents[2] / "harness"
+    pattern = re.compile(r"""(os\.environ(\.get)?\s*[\[(]\s*|getenv\(\s*)["']LAB_""")
+    readers = [
+        f"{path.relative_to(root.parent)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "config.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not readers, f"LAB_* read outside LabConfig: {readers}"
+
+
+def test_vm_settings_and_the_bind_address_are_in_the_config() -> None:
+    config = build(LAB_VM_PORT_OFFSET="100", LAB_BIND_ADDRESS="0.0.0.0", LAB_BOX="debian/bookworm64")
+    assert config.vm.port_offset == 100 and config.vm.box_given and config.vm.box == "debian/bookworm64"
+    assert config.bind_address == "0.0.0.0" and config.host_address == "127.0.0.1"
+    assert config.lab_env["LAB_VM_PORT_OFFSET"] == "100"

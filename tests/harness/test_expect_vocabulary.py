@@ -4,18 +4,21 @@ and against in-memory trace/log stores (the interfaces, not a stand-in for a run
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from harness import expect
+from harness import expect, traffic
+from harness.engine import ServiceState
 from harness.signals.app import AppClient
 from harness.signals.model import LogRecord, LogStore, Span, Trace, TraceStore
 from harness.signals.prometheus import PrometheusClient
-from harness.signals.testing import FakeServer, Recorded, Reply
 from harness.waiting import GiveUp, WaitTimeout
+from tests.harness.fake_http import FakeServer, Recorded, Reply
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -66,15 +69,6 @@ def test_a_counter_that_never_moves_times_out_with_what_it_saw(prom: FakeServer)
 def test_missing_series_count_as_zero(prom: FakeServer) -> None:
     prom.route("GET", "/api/v1/query", Reply(body=vector()))
     assert expect.prom_value(lab_with(prom), "sum(nothing)") == 0.0
-
-
-def test_count_slower_than_uses_the_first_bucket_at_or_above(prom: FakeServer) -> None:
-    buckets = [({"le": "0.5"}, "3"), ({"le": "1.0"}, "4"), ({"le": "2.5"}, "6"), ({"le": "+Inf"}, "7")]
-    prom.route("GET", "/api/v1/query", Reply(body=vector(*buckets)))
-    assert expect.count_slower_than(lab_with(prom), "h", 'endpoint="x"', 1.0) == 3.0
-    assert expect.count_slower_than(lab_with(prom), "h", 'endpoint="x"', 0.7) == 3.0
-    assert expect.count_slower_than(lab_with(prom), "h", 'endpoint="x"', 0.1) == 4.0
-    assert prom.last().param("query") == 'sum by (le) (h_bucket{endpoint="x"})'
 
 
 def test_exemplar_for_trace_finds_the_trace_id(prom: FakeServer) -> None:
@@ -300,3 +294,195 @@ def test_a_trace_is_complete_only_when_its_spans_hang_from_the_server_span() -> 
     assert expect.rooted_at_a_server_span(TRACE) is None
     store = MemoryTraces([sql_only, TRACE])
     assert expect.trace_arrives(lab_with(traces=store), TID, timeout=10) is TRACE
+
+
+# ------------------------------------------------------------- baselines that cannot go stale
+
+
+def latency_buckets(endpoint: str, counts: dict[str, str]) -> list[tuple[dict[str, str], str]]:
+    return [({"endpoint": endpoint, "le": le}, n) for le, n in counts.items()]
+
+
+SLOW_BEFORE = {"1.0": "4", "2.5": "6", "5.0": "7", "+Inf": "7"}  # 1 request above 2.5 s, 3 above 1 s
+
+
+def test_observations_above_use_the_first_bound_at_or_above_the_threshold() -> None:
+    buckets = {1.0: 4.0, 2.5: 6.0, 5.0: 7.0, float("inf"): 7.0}
+    assert expect.observations_above(buckets, 1.0) == (3.0, 1.0)
+    assert expect.observations_above(buckets, 2.0) == (1.0, 2.5)  # "slower than 2 s": above 2.5 s
+    assert expect.observations_above(buckets, 6.0) == (0.0, float("inf"))  # the histogram cannot tell
+    assert expect.observations_above({}, 1.0) == (0.0, float("inf"))
+
+
+def test_a_slow_request_is_counted_against_the_threshold_of_the_then_sentence(prom: FakeServer) -> None:
+    """The snapshot holds whole buckets, so "slower than 2 seconds" compares above-2.5 s counts
+    before and after — not a count above a threshold some earlier step chose."""
+    snapshot = {"simulate_slow": {float(le): float(n) for le, n in SLOW_BEFORE.items()}}
+    after = {"1.0": "4", "2.5": "6", "5.0": "8", "+Inf": "8"}  # one more request of 2.6 s
+    prom.route("GET", "/api/v1/query", Reply(body=vector(*latency_buckets("simulate_slow", after))))
+    assert expect.slow_request_counted(lab_with(prom), "simulate_slow", 2.0, snapshot, timeout=5) == 2.0
+    assert prom.last().param("query") == "sum by (endpoint, le) (http_request_duration_seconds_bucket)"
+    with pytest.raises(WaitTimeout, match=r"0 simulate_slow requests above 5s \(before: 0\)"):
+        expect.slow_request_counted(lab_with(prom), "simulate_slow", 5.0, snapshot, timeout=1.2)
+
+
+def test_the_first_slow_request_of_an_endpoint_counts_from_zero(prom: FakeServer) -> None:
+    """An endpoint with no request yet is absent from the snapshot: its count before is 0."""
+    after = {"1.0": "0", "2.5": "0", "5.0": "1", "+Inf": "1"}
+    prom.route("GET", "/api/v1/query", Reply(body=vector(*latency_buckets("simulate_slow", after))))
+    before = {"create_task": {1.0: 3.0, float("inf"): 3.0}}
+    assert expect.slow_request_counted(lab_with(prom), "simulate_slow", 2.0, before, timeout=5) == 1.0
+
+
+def test_a_threshold_beyond_the_last_bucket_fails_at_once(prom: FakeServer) -> None:
+    buckets = {"1.0": "1", "15.0": "2", "+Inf": "3"}
+    prom.route("GET", "/api/v1/query", Reply(body=vector(*latency_buckets("simulate_slow", buckets))))
+    snapshot = {"simulate_slow": {1.0: 1.0, 15.0: 2.0, float("inf"): 2.0}}
+    with pytest.raises(GiveUp, match="no bucket bound at or above 20s"):
+        expect.slow_request_counted(lab_with(prom), "simulate_slow", 20.0, snapshot, timeout=30)
+    assert len(prom.requests) == 1  # no pointless waiting
+
+
+def test_the_latency_snapshot_waits_for_prometheus_to_hold_what_the_app_counted(prom: FakeServer) -> None:
+    app = FakeServer()
+    app.route(
+        "GET",
+        "/metrics",
+        Reply(
+            body=(
+                'http_request_duration_seconds_count{method="GET",endpoint="simulate_slow"} 7.0\n'
+                'http_request_duration_seconds_count{method="GET",endpoint="get_all_tasks"} 3.0\n'
+            )
+        ),
+    )
+    app.start()
+    counts = iter(["9", "10"])  # the last scrape is still to come
+
+    def answer(r: Recorded) -> Reply:
+        if r.param("query") == "sum(http_request_duration_seconds_count{})":
+            return Reply(body=vector(({}, next(counts))))
+        other = ({"endpoint": "get_all_tasks", "le": "+Inf"}, "3")
+        return Reply(body=vector(*latency_buckets("simulate_slow", SLOW_BEFORE), other))
+
+    prom.route("GET", "/api/v1/query", answer)
+    try:
+        snapshot = expect.latency_snapshot(lab_with(prom, backend=AppClient(app.url)))
+    finally:
+        app.stop()
+    assert snapshot == {
+        "simulate_slow": {1.0: 4.0, 2.5: 6.0, 5.0: 7.0, float("inf"): 7.0},
+        "get_all_tasks": {float("inf"): 3.0},
+    }
+    queries = [r.param("query") for r in prom.requests]
+    assert queries.count("sum(http_request_duration_seconds_count{})") == 2
+    assert queries[-1] == "sum by (endpoint, le) (http_request_duration_seconds_bucket)"
+
+
+def test_a_counter_is_compared_only_with_the_value_noted_for_its_endpoint(prom: FakeServer) -> None:
+    prom.route("GET", "/api/v1/query", Reply(body=vector(({}, "15"))))
+    assert expect.requests_grew_by(lab_with(prom), "create_task", {"create_task": 10.0}, 5, timeout=5) == 15
+    assert prom.last().param("query") == 'sum(http_requests_total{endpoint="create_task"})'
+    with pytest.raises(AssertionError, match=r"no request count of 'delete_task' was noted \(noted: \['cr"):
+        expect.requests_grew_by(lab_with(prom), "delete_task", {"create_task": 10.0}, 5)
+
+
+def test_an_sli_is_named_as_the_sentence_names_it(prom: FakeServer) -> None:
+    prom.route("GET", "/api/v1/query", Reply(body=vector(({}, "0.2"))))
+    noted = {"error-rate": 0.0, "p95 latency": 0.5, "availability": 1.0}
+    assert expect.sli_rises(lab_with(prom), "error-rate", noted, timeout=5) == 0.2
+    assert prom.last().param("query") == "max(sli:error_rate:ratio_rate1m)"
+    with pytest.raises(AssertionError, match="no SLI called 'latency'; the SLIs are error-rate, p95 latency"):
+        expect.sli_rises(lab_with(prom), "latency", noted)
+    assert set(expect.sli_values(lab_with(prom))) == set(noted)
+
+
+# ------------------------------------------------------------------------- answers and changes
+
+
+def test_containers_recreated_names_each_changed_service() -> None:
+    before = {"backend": "a1", "frontend": "b1", "jaeger": "c1"}
+    assert expect.containers_recreated(before, dict(before)) == {}
+    after = {"backend": "a2", "frontend": "b1", "prometheus": "d1"}
+    assert expect.containers_recreated(before, after) == {
+        "backend": ("a1", "a2"),
+        "jaeger": ("c1", None),
+        "prometheus": (None, "d1"),
+    }
+
+
+def test_task_list_shape() -> None:
+    expect.task_list({"tasks": [{"id": 1}], "count": 3})
+    with pytest.raises(AssertionError, match="no 'tasks' list"):
+        expect.task_list({"items": []})
+    with pytest.raises(AssertionError, match="bad count"):
+        expect.task_list({"tasks": [{"id": 1}, {"id": 2}], "count": 1})
+    with pytest.raises(AssertionError, match="no 'tasks' list"):
+        expect.task_list(None)
+
+
+def test_records_of_several_texts_and_their_service() -> None:
+    records = [
+        LogRecord(1, "Incoming request", "INFO", "flask-backend", TID, "a" * 16),
+        LogRecord(2, "Request completed", "INFO", "flask-backend", TID, "a" * 16),
+    ]
+    found = expect.log_records_saying(
+        lab_with(logs=MemoryLogs(records)), TID, ["Incoming request", "Request completed"], timeout=2
+    )
+    assert [r.timestamp_ns for r in found] == [1, 2]
+    expect.records_name_service(found, "flask-backend")
+    with pytest.raises(AssertionError, match=r"\('Incoming request', 'flask-backend'\)"):
+        expect.records_name_service(found[:1], "frontend-browser")
+    with pytest.raises(AssertionError, match="no log records"):
+        expect.records_name_service([], "flask-backend")
+
+
+def test_manual_span_is_found_below_the_server_span_of_the_route() -> None:
+    assert expect.manual_span(TRACE, ("POST", "/api/tasks"), "create_task").span_id == "b" * 16
+    with pytest.raises(AssertionError, match="no server span for GET /api/tasks"):
+        expect.manual_span(TRACE, ("GET", "/api/tasks"), "create_task")
+
+
+def test_expect_does_not_import_the_lab_lifecycle() -> None:
+    """expect is a vocabulary over a Lab: importing it must not import harness.lab (nor targets)."""
+    code = "import sys, harness.expect; print(sorted(m for m in sys.modules if m.startswith('harness.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert "'harness.lab'" not in out.stdout and "harness.targets" not in out.stdout, out.stdout
+
+
+# ------------------------------------------------------------------------- service states
+
+
+class StatesTarget:
+    """The Target calls these helpers make, answering with the engine's typed states."""
+
+    def __init__(self, *answers: dict[str, ServiceState]) -> None:
+        self.answers = list(answers)
+        self.calls: list[str] = []
+
+    def status(self) -> dict[str, ServiceState]:
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    def start(self, service: str) -> None:
+        self.calls.append(f"start {service}")
+
+    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
+        self.calls.append(f"wait {service} {timeout:g}")
+
+
+def test_services_healthy_waits_for_every_healthcheck() -> None:
+    starting = {"backend": ServiceState("running", "starting"), "jaeger": ServiceState("running")}
+    healthy = {"backend": ServiceState("running", "healthy"), "jaeger": ServiceState("running")}
+    states = expect.services_healthy(lab_with(target=StatesTarget(starting, healthy)), timeout=5)
+    assert states == {"backend": "running (healthy)", "jaeger": "running"}
+    exited = {"backend": ServiceState("exited", exit_code=3)}
+    with pytest.raises(WaitTimeout, match=r"backend': 'exited \(exit 3\)"):
+        expect.services_healthy(lab_with(target=StatesTarget(exited)), timeout=1.2)
+
+
+def test_ensure_started_starts_only_what_is_not_running_and_waits_for_health() -> None:
+    stopped = StatesTarget({"otel-collector": ServiceState("exited")})
+    traffic.ensure_started(lab_with(target=stopped), "otel-collector", timeout=9)
+    assert stopped.calls == ["start otel-collector", "wait otel-collector 9"]
+    running = StatesTarget({"otel-collector": ServiceState("running", "starting")})
+    traffic.ensure_started(lab_with(target=running), "otel-collector")
+    assert running.calls == ["wait otel-collector 90"]

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from harness import evidence
+from harness import evidence, waiting
 from harness.http import DEFAULT_TIMEOUT, session
 
 
@@ -61,8 +61,7 @@ def test_requests_leave_evidence(server: str) -> None:
     assert "more chars" in big.detail["body"] and len(big.detail["body"]) < 2100
 
 
-def test_default_timeout_applies(server: str, monkeypatch) -> None:
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "1")
+def test_default_timeout_applies(server: str) -> None:
     assert DEFAULT_TIMEOUT > 0
     started = time.monotonic()
     with evidence.capture() as log, session(timeout=0.3) as http, pytest.raises(requests.Timeout):
@@ -71,8 +70,8 @@ def test_default_timeout_applies(server: str, monkeypatch) -> None:
     assert "Timeout" in log.items[0].detail["error"]
 
 
-def test_default_timeout_is_scaled(server: str, monkeypatch) -> None:
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "20")  # 0.1 s becomes 2 s: a 0.5 s answer arrives
+def test_default_timeout_is_scaled(server: str) -> None:
+    waiting.configure(20)  # 0.1 s becomes 2 s: a 0.5 s answer arrives
     with session(timeout=0.1) as http:
         assert http.get(f"{server}/slow?s=0.5").status_code == 200
 
@@ -86,3 +85,4 @@ def test_record_false_leaves_no_evidence(server: str) -> None:
     with evidence.capture() as log, session(record=False) as http:
         http.get(f"{server}/ok")
     assert log.items == []
+

@@ -10,16 +10,11 @@ import requests
 
 from harness.signals.app import AppClient
 from harness.signals.base import SignalError
-from harness.signals.testing import Recorded, Reply, fake_server
 from harness.signals.tracecontext import new_span_id, new_trace_id, new_traceparent, parse_traceparent
+from tests.harness.fake_http import Recorded, Reply
 
 TASK = {"id": 7, "title": "buy milk", "description": "2 litres", "completed": False}
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 @pytest.fixture

@@ -4,21 +4,21 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.signals.base import SignalError
 from harness.signals.grafana import GrafanaClient, frame_columns, frames, has_data, query_errors
-from harness.signals.testing import Recorded, Reply, fake_server
+from tests.harness.fake_http import Recorded, Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "grafana"
 BASIC_ADMIN = "Basic " + base64.b64encode(b"admin:s3cret").decode()
 
 
-def doc(name: str) -> object:
-    return json.loads((FIX / name).read_text())
+def doc(name: str) -> Any:
+    return signal_doc("grafana", name)
 
 
 def text(name: str) -> str:
@@ -33,11 +33,6 @@ def needs_admin(reply: Reply) -> object:
         return reply
     return handler
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -14,21 +14,16 @@ from harness import evidence
 from harness.signals.base import SignalError
 from harness.signals.jaeger import JaegerTraceStore, parse_jaeger_trace
 from harness.signals.model import Span
-from harness.signals.testing import Reply, fake_server
+from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "jaeger"
 LAB_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 ERROR_TRACE = "0af7651916cd43dd8448eb211c80319c"
 
 
-def doc(name: str) -> object:
-    return json.loads((FIX / name).read_text())
+def doc(name: str) -> Any:
+    return signal_doc("jaeger", name)
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 @pytest.fixture

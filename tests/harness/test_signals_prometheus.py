@@ -3,9 +3,9 @@ samples (fixtures/signals/prometheus, sources in fixtures/signals/README.md)."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -13,19 +13,14 @@ import requests
 from harness import evidence
 from harness.signals.base import SignalError
 from harness.signals.prometheus import PrometheusClient, PrometheusError, exemplar_trace_ids
-from harness.signals.testing import Reply, fake_server
+from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "prometheus"
 
 
-def doc(name: str) -> object:
-    return json.loads((FIX / name).read_text())
+def doc(name: str) -> Any:
+    return signal_doc("prometheus", name)
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 @pytest.fixture
@@ -159,8 +154,7 @@ def test_queries_leave_evidence(server, prom):
     assert any(k == "http" and "/api/v1/query?query=up" in s for k, s in kinds)
 
 
-def test_timeout_is_honoured(server, monkeypatch):
-    monkeypatch.delenv("LAB_TIMEOUT_SCALE", raising=False)
+def test_timeout_is_honoured(server):
     server.route("GET", "/api/v1/query", Reply(body=doc("query_up.json"), delay=2))
     prom = PrometheusClient(server.url, timeout=0.3)
     started = time.monotonic()
@@ -169,7 +163,9 @@ def test_timeout_is_honoured(server, monkeypatch):
     assert time.monotonic() - started < 1.5
 
 
-def test_timeout_scales_with_lab_timeout_scale(server, monkeypatch):
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "6")
+def test_timeout_scales_with_lab_timeout_scale(server):
+    from harness import waiting
+
+    waiting.configure(6)
     server.route("GET", "/api/v1/query", Reply(body=doc("query_up.json"), delay=0.5))
     assert len(PrometheusClient(server.url, timeout=0.2).query("up")) == 2  # 0.2 s x 6 > 0.5 s

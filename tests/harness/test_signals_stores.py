@@ -7,7 +7,6 @@ import base64
 import pytest
 
 from harness.errors import ConfigError
-from harness.signals import logs, traces
 from harness.signals.base import (
     SignalError,
     any_value,
@@ -50,9 +49,11 @@ def test_unknown_store_set_is_a_config_error():
         log_store_for(endpoints)
 
 
-def test_adr_module_names_reexport_the_interfaces():
-    assert traces.TraceStore is JaegerTraceStore.__mro__[1]
-    assert logs.LogStore is VictoriaLogsStore.__mro__[1]
+def test_every_store_implements_the_one_interface_of_its_kind():
+    from harness.signals.model import LogStore, TraceStore
+
+    assert issubclass(JaegerTraceStore, TraceStore) and issubclass(TempoTraceStore, TraceStore)
+    assert issubclass(VictoriaLogsStore, LogStore) and issubclass(LokiLogStore, LogStore)
 
 
 @pytest.mark.parametrize(("value", "nbytes", "expected"), [

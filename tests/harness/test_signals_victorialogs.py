@@ -12,8 +12,8 @@ import requests
 from harness import evidence
 from harness.signals.base import SignalError
 from harness.signals.model import LogRecord
-from harness.signals.testing import Reply, fake_server
 from harness.signals.victorialogs import VictoriaLogsStore, build_logsql, parse_entry
+from tests.harness.fake_http import Reply
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "victorialogs"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -23,11 +23,6 @@ COMMON = {"deployment.environment": "lab", "scope.name": "taskapp", "scope.versi
 def lines(name: str) -> str:
     return (FIX / name).read_text()
 
-
-@pytest.fixture
-def server():
-    with fake_server() as s:
-        yield s
 
 
 def test_query_by_trace_id_parses_otlp_fields_and_sends_logsql(server):

@@ -11,42 +11,19 @@ from pathlib import Path
 import pytest
 
 from harness import targets
-from harness.config import LabConfig
+from harness.config import LabConfig, split_host
 from harness.errors import ConfigError, LabError
 from harness.progress import Display
 from harness.targets import NotSupported, choose
-from harness.targets.base import Endpoints, ExecResult, Target
 from harness.targets.docker import DockerTarget
-from harness.targets.existing import ExistingTarget, endpoints_from_file, split_host
+from harness.targets.existing import ExistingTarget, endpoints_from_file
+from harness.targets.vagrant import VagrantTarget
 
 QUIET = Display.silent()
 
 
 def _engine() -> bool:
     return targets.docker_answers(timeout=5)[0]
-
-
-class FakeVagrant(Target):
-    """Stands in for issue 5's VagrantTarget: registration must be one entry."""
-
-    name = "vagrant"
-
-    def up(self) -> None: ...
-    def down(self, volumes: bool = False) -> None: ...
-    def status(self) -> dict[str, str]:
-        return {}
-
-    def endpoints(self) -> Endpoints:
-        return Endpoints.for_host("127.0.0.1", "vagrant", self.config.stores)
-
-    def restart(self, service: str) -> None: ...
-    def stop(self, service: str) -> None: ...
-    def start(self, service: str) -> None: ...
-    def exec(self, service: str, command: list[str]) -> ExecResult:
-        return ExecResult(0, "")
-
-    def container_ids(self) -> dict[str, str]:
-        return {}
 
 
 def test_explicit_target_wins() -> None:
@@ -56,8 +33,6 @@ def test_explicit_target_wins() -> None:
 
 
 def test_vagrant_is_registered_and_unknown_targets_are_not() -> None:
-    from harness.targets.vagrant import VagrantTarget
-
     target, reason = choose(LabConfig(target="vagrant"), QUIET)
     assert isinstance(target, VagrantTarget)
     assert reason == "chosen explicitly (--target or LAB_TARGET=vagrant)"
@@ -80,24 +55,22 @@ def test_auto_falls_back_to_docker_and_says_why(monkeypatch) -> None:
     assert reason.startswith("auto: vagrant is not on PATH; the Docker engine answers")
 
 
-def test_registering_vagrant_is_one_line(monkeypatch) -> None:
-    monkeypatch.setitem(targets.TARGET_CLASSES, "vagrant", f"{__name__}:FakeVagrant")
+def test_auto_takes_vagrant_when_it_is_usable(monkeypatch) -> None:
     monkeypatch.setattr(
         targets, "vagrant_usable", lambda timeout=20: (True, "vagrant and libvirt are usable")
     )
     target, reason = choose(LabConfig(), QUIET)
-    assert isinstance(target, FakeVagrant) and reason == "auto: vagrant and libvirt are usable"
-    target, _ = choose(LabConfig(target="vagrant"), QUIET)
-    assert isinstance(target, FakeVagrant)
+    assert isinstance(target, VagrantTarget) and reason == "auto: vagrant and libvirt are usable"
+    assert targets.TARGET_CLASSES["vagrant"] == "harness.targets.vagrant:VagrantTarget"
 
 
 def test_auto_with_nothing_usable_says_what_is_missing(monkeypatch) -> None:
-    monkeypatch.setitem(targets.TARGET_CLASSES, "vagrant", f"{__name__}:FakeVagrant")
     monkeypatch.setattr(targets, "vagrant_usable", lambda timeout=20: (False, "vagrant is not on PATH"))
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(LabError) as err:
         choose(LabConfig(), QUIET)
     message = str(err.value)
+    assert not isinstance(err.value, ConfigError), "a host without an engine is not a bad setting"
     assert "vagrant is not on PATH" in message and "Docker engine does not answer" in message
     assert "--target existing" in message
 
@@ -195,11 +168,13 @@ def test_existing_up_and_down_only_check(local_lab: Path, capsys) -> None:
     assert "nothing is deployed" in out and "down removes nothing" in out and "--volumes ignored" in out
     status = target.status()
     assert set(status) == {"frontend", "backend", "prometheus", "otel-collector", "jaeger", "victorialogs"}
-    assert all(v.startswith("reachable (HTTP 200") for v in status.values())
+    assert all(v.running and str(v).startswith("reachable (HTTP 200") for v in status.values())
 
 
-def test_existing_up_fails_with_what_did_not_answer(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("LAB_TIMEOUT_SCALE", "0.1")
+def test_existing_up_fails_with_what_did_not_answer(tmp_path: Path) -> None:
+    from harness import waiting
+
+    waiting.configure(0.1)
     dead = "http://127.0.0.1:9"  # discard port on loopback: nothing listens
     path = tmp_path / "e.json"
     path.write_text(

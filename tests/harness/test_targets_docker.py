@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose import docker_client
 from harness.config import LabConfig
 from harness.deploy import DeployPlan, ImageSource
+from harness.engine import ServiceState, docker_client
 from harness.errors import LabError
 from harness.progress import Display, run
 from harness.targets import docker_answers
@@ -128,7 +128,8 @@ def lab(tmp_path: Path) -> Iterator[DockerTarget]:
 def test_lifecycle(lab: DockerTarget) -> None:
     lab.up(wait_timeout=90)
     status = lab.status()
-    assert status == {"one": "running (healthy)", "two": "running (healthy)"}
+    assert status == {"one": ServiceState("running", "healthy"), "two": ServiceState("running", "healthy")}
+    assert str(status["one"]) == "running (healthy)" and status["one"].ready
     ids = lab.container_ids()
     assert set(ids) == {"one", "two"} and all(len(i) == 64 for i in ids.values())
 
@@ -144,10 +145,10 @@ def test_lifecycle(lab: DockerTarget) -> None:
     assert lab.container_ids()["one"] == ids["one"]  # restarted, not recreated
 
     lab.stop("two")
-    assert lab.status()["two"].startswith("exited")
+    assert lab.status()["two"].status == "exited" and not lab.status()["two"].running
     lab.start("two")
     lab.wait_healthy("two", timeout=60)
-    assert lab.status()["two"] == "running (healthy)"
+    assert lab.status()["two"].ready
 
     ports = lab.published_ports()
     assert ports["two"] == set() and len(ports["one"]) == 1

@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 for testing the signal clients against recorded answers.
+"""A real HTTP server on 127.0.0.1 for testing the signal clients against recorded answers (test
+code: it lives under tests/, not in the runtime package).
 
 The clients are tested over real sockets (not by mocking ``requests``) so that URL building, query
 encoding, headers, timeouts and the shared session are exercised as in the lab. Each route answers
@@ -132,3 +133,12 @@ def fake_server() -> Iterator[FakeServer]:
         yield server
     finally:
         server.stop()
+
+
+SIGNAL_FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "signals"
+
+
+def signal_doc(store: str, name: str) -> Any:
+    """A recorded answer of a store (tests/harness/fixtures/signals/<store>/<name>), parsed as JSON."""
+    return json.loads((SIGNAL_FIXTURES / store / name).read_text())
+
