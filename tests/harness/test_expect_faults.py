@@ -75,10 +75,19 @@ def test_traces_of_tasks_sent_without_trace_context_are_found_by_title() -> None
 
 
 def test_sli_rises_from_no_data_and_the_window_is_waited_empty(prom: FakeServer) -> None:
-    answers = iter(["0.3", "0", "0"])
-    prom.route("GET", "/api/v1/query", lambda r: Reply(body=vector(({}, next(answers)))))
-    expect.sli_window_quiet(lab_with(prom), timeout=5)
-    assert [r.param("query") for r in prom.requests] == ["sum(sli:requests:rate1m)"] * 2
+    # the request rate reads 0 before the p95 has caught up: quiet only once every SLI has no data
+    answers = {"sum(sli:requests:rate1m)": iter(["0.3", "0", "0"]),
+               "max(sli:latency_p95:seconds_rate1m)": iter(["2.4", "2.4", "NaN"])}
+    prom.route("GET", "/api/v1/query", lambda r: Reply(body=vector(
+        ({}, next(answers[r.param("query")])) if r.param("query") in answers else ({}, "NaN"))))
+    expect.sli_window_quiet(lab_with(prom), timeout=8)
+    asked = [r.param("query") for r in prom.requests]
+    assert asked.count("sum(sli:requests:rate1m)") == 3 and set(asked) == {
+        "sum(sli:requests:rate1m)", *expect.SLI_QUERIES.values()}
+    prom.route("GET", "/api/v1/query", lambda r: Reply(body=vector(
+        ({}, "0") if "requests" in r.param("query") else ({}, "1.9"))))
+    with pytest.raises(WaitTimeout, match=r"last seen: requests 0, error-rate 1\.9, p95 latency 1\.9"):
+        expect.sli_window_quiet(lab_with(prom), timeout=1.2)
     prom.route("GET", "/api/v1/query", Reply(body=vector(({}, "0.77"))))
     noted = {"error-rate": math.nan, "p95 latency": math.nan, "availability": math.nan}
     assert expect.sli_rises(lab_with(prom), "error-rate", noted, timeout=3) == 0.77

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
@@ -86,3 +87,59 @@ def test_record_false_leaves_no_evidence(server: str) -> None:
         http.get(f"{server}/ok")
     assert log.items == []
 
+
+class _ClosesIdleConnections:
+    """A keep-alive server that answers each connection's first request and closes the connection
+    when its second one arrives, unanswered: the race between a client reusing an idle connection
+    and nginx's keepalive_timeout, made to happen every time. Counts the requests it read."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests_read: list[str] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: Any) -> None:
+        with conn, conn.makefile("rb") as reader:
+            for answered in (True, False):
+                line = reader.readline().decode()
+                while reader.readline() not in (b"\r\n", b""):
+                    pass
+                if not line:
+                    return
+                self.requests_read.append(line.split()[0])
+                if not answered:
+                    return  # closes with nothing sent
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+
+
+def test_an_idempotent_request_on_a_connection_closed_unanswered_is_sent_once_more() -> None:
+    server = _ClosesIdleConnections()
+    with evidence.capture() as log, session(timeout=5) as http:
+        assert http.get(server.url + "/a").text == "ok"
+        assert http.get(server.url + "/b").text == "ok", "the closed connection is not the step's error"
+    assert server.requests_read == ["GET", "GET", "GET"]
+    first, unanswered, again = log.items
+    assert "RemoteDisconnected" in unanswered.detail["error"], "the unanswered attempt is evidence"
+    assert first.detail["status"] == again.detail["status"] == 200
+    server.listener.close()
+
+
+def test_a_request_that_is_not_idempotent_is_never_repeated() -> None:
+    server = _ClosesIdleConnections()
+    http = session(timeout=5)
+    assert http.post(server.url + "/a", data=b"").text == "ok"
+    with pytest.raises(requests.ConnectionError, match="RemoteDisconnected"):
+        http.post(server.url + "/b", data=b"")
+    assert server.requests_read == ["POST", "POST"]
+    server.listener.close()
