@@ -10,7 +10,7 @@
     lab sensitivity [--fault NAME ...] [--ci] [--list]    the suite against each fault (exit 1 on an escape)
 
 Common options (also as environment variables): --target (LAB_TARGET), --stores (LAB_STORES),
---lab-host (LAB_HOST), --endpoints-file (LAB_ENDPOINTS_FILE), --project (LAB_PROJECT).
+--lab-host (LAB_HOST), --endpoints-file (LAB_ENDPOINTS_FILE), --lab-project (LAB_PROJECT).
 The first line of every command says which target is used and why. Progress goes to stdout,
 except with ``--json``, where stdout holds only the JSON and everything else goes to stderr.
 Exit codes: 0 ok, 1 the lab is not as it should be, 2 bad options or settings, 130 interrupted.
