@@ -565,13 +565,27 @@ class Sample:
     value: float
 
 
-def prometheus_sample(lab: Lab, promql: str, *, timeout: float = 30) -> Sample:
-    """A non-zero value of ``promql`` at a moment that will be in Prometheus' history afterwards."""
+SAMPLE_SETTLE_S = 5.0  # > scrape_timeout (2 s) + an append on a busy host; scaled on the VM
+
+
+def prometheus_sample(lab: Lab, promql: str, *, timeout: float = 30,
+                      settle: float = SAMPLE_SETTLE_S) -> Sample:
+    """A non-zero value of ``promql`` at a moment that will be in Prometheus' history afterwards.
+
+    The moment is Prometheus' own "now" (its clock, not the harness host's: a VM's clock drifts),
+    and the value is read there only once ``settle`` seconds have passed: a scrape carries the time
+    it began and is appended when it ends, so the value at a moment a scrape had not yet reached
+    changes afterwards (seen on the TCG VM: 1 at the moment, 2 there a minute later).
+    """
     prom_reaches(lab, promql, lambda v: v > 0, describe=f"{promql} above 0 in Prometheus", timeout=timeout)
-    at = time.time()
+    rows = lab.prometheus.query(promql)
+    at = float(rows[0]["timestamp"]) if rows else time.time()
+    time.sleep(scaled(settle))
     rows = lab.prometheus.query(promql, at=at)
     sample = Sample(promql, at, sum(float(r["value"]) for r in rows))
-    evidence.attach("query", f"{promql} at {at:.3f}", value=sample.value)
+    evidence.attach("query", f"{promql} at {at:.3f}, read {scaled(settle):g}s later", value=sample.value)
+    if not sample.value > 0:
+        raise AssertionError(f"{promql} had no value above 0 at {at:.0f} once settled ({sample.value:g})")
     return sample
 
 

@@ -105,8 +105,8 @@ def endpoints(target: Target) -> dict[str, Endpoint]:
     return out
 
 
-def _resolve(target: Target, link: Link) -> tuple[Endpoint, str]:
-    found = endpoints(target)
+def _resolve(target: Target, link: Link, known: dict[str, Endpoint] | None = None) -> tuple[Endpoint, str]:
+    found = known if known is not None else endpoints(target)
     for name in (link.source, link.dest):
         if name not in found:
             raise LabError(f"network fault on {link}: no running container for {name!r} "
@@ -160,10 +160,22 @@ class NetworkFaults:
         self.target = target
         self.shell = HostShell(target)
         self._applied: dict[Link, tuple[int, str]] = {}
+        self._known: dict[str, Endpoint] | None = None
+
+    def prepare(self) -> NetworkFaults:
+        """Look the containers up now, so that a fault set later during traffic starts at once.
+
+        Reading every container's pid and addresses is one ``docker inspect`` over ssh on the
+        vagrant target, and it took 16 s in a TCG VM serving traffic: longer than a third of a
+        20-second run, so a fault looked up when it was due began after the traffic had ended. Only
+        for faults on containers that are not restarted in between (a new container has a new pid).
+        """
+        self._known = endpoints(self.target)
+        return self
 
     def _apply(self, link: Link, kind: str, script_for: Any) -> float:
         """Set the fault; the time its command began (the fault may be in place from then)."""
-        source, address = _resolve(self.target, link)
+        source, address = _resolve(self.target, link, self._known)
         began = time.time()
         result = self.shell.run(script_for(source.pid, address))
         if not result.ok:

@@ -20,11 +20,13 @@ from harness.load import Action, Traffic
 from harness.scenario import sentence
 
 
-@given("links of the lab's network can be delayed with tc netem")
-def netem_available(lab: Lab) -> None:
-    reason = netfault.NetworkFaults(lab.target).can_delay()
+@given("links of the lab's network can be delayed with tc netem", target_fixture="network")
+def netem_available(lab: Lab) -> netfault.NetworkFaults:
+    network = netfault.NetworkFaults(lab.target).prepare()  # looked up before the traffic starts
+    reason = network.can_delay()
     if reason:
         pytest.skip(reason)
+    return network
 
 
 @given(sentence("steady traffic of {rate:g} requests a second for {duration:Duration}"),
@@ -64,13 +66,13 @@ def cut_from_now_on(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, 
 
 @when(sentence("{delay:d} ms are added to the link from {source} to {dest} for {seconds:Duration} "
                "during the traffic"), target_fixture="fault")
-def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, delay: int, source: str,
-                   dest: str, seconds: float) -> Action:
+def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic,
+                   network: netfault.NetworkFaults, delay: int, source: str, dest: str,
+                   seconds: float) -> Action:
     link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
-    faults = netfault.NetworkFaults(lab.target)
-    request.addfinalizer(faults.clear)
+    request.addfinalizer(network.clear)
     return traffic.during(f"{link} delayed {delay} ms for {seconds:g} s",
-                          lambda: faults.hold(link, seconds, delay_ms=delay))
+                          lambda: network.hold(link, seconds, delay_ms=delay))
 
 
 @when("a burst of log records above the collector's memory limit is sent to it during the traffic",

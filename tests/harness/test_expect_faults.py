@@ -5,6 +5,7 @@ data" is risen from, Prometheus' history is checked at a moment, and the front m
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
@@ -98,7 +99,10 @@ def test_sli_rises_from_no_data_and_the_window_is_waited_empty(prom: FakeServer)
 
 def test_a_sample_is_checked_at_its_own_moment(prom: FakeServer) -> None:
     prom.route("GET", "/api/v1/query", Reply(body=vector(({}, "4"))))
-    sample = expect.prometheus_sample(lab_with(prom), "sum(x)", timeout=3)
+    started = time.monotonic()
+    sample = expect.prometheus_sample(lab_with(prom), "sum(x)", timeout=3, settle=0.3)
+    assert time.monotonic() - started >= 0.3, "the value is read once the moment has settled"
+    assert sample.at == 1700000000.0, "the moment is Prometheus' own now (the answer's timestamp)"
     assert sample.value == 4 and float(prom.last().param("time")) == pytest.approx(sample.at)
     expect.sample_still_there(lab_with(prom), sample, timeout=3)
     assert float(prom.last().param("time")) == pytest.approx(sample.at)

@@ -118,3 +118,15 @@ def test_a_held_fault_says_when_it_was_in_place(project: SimpleNamespace) -> Non
     assert before <= start == held.setting_at <= held.applied_at < held.clearing_at <= held.cleared_at == end
     assert held.clearing_at - held.applied_at >= 1.0  # held that long once it was surely in place
     assert connect_seconds(project.client, "server") is not None  # cleared
+
+
+def test_a_prepared_fault_starts_without_looking_the_containers_up_again(
+        project: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    faults = NetworkFaults(project.target).prepare()
+    looked_up = []
+    monkeypatch.setattr(netfault, "endpoints", lambda target: looked_up.append(target) or {})
+    held = faults.hold(Link("client", "server"), 0.5)
+    assert looked_up == [] and held.setting_at <= held.applied_at
+    assert connect_seconds(project.client, "server") is not None  # cleared
+    with pytest.raises(Exception, match=r"no running container for 'client' \(running: none\)"):
+        NetworkFaults(project.target).partition(Link("client", "server"))  # unprepared: looks up (here: none)
