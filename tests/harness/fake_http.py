@@ -54,13 +54,17 @@ class Recorded:
 Handler = Reply | Callable[[Recorded], Reply]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 drops connects under load: SYNs retried 1 s, 3 s, 7 s later
+
+
 class FakeServer:
     """Routes ``(METHOD, path)`` -> :class:`Reply`; unknown routes answer 404 ``404 page not found``."""
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Handler] = {}
         self.requests: list[Recorded] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def route(self, method: str, path: str, reply: Handler) -> None:
@@ -111,7 +115,7 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="fake-http", daemon=True)

@@ -73,7 +73,10 @@ def test_the_traffic_sends_at_its_rate_with_its_own_trace_ids_and_acts_during_it
     assert len(run.requests) == 60 and not run.failures
     assert {r.trace_id for r in run.requests} == {parse_traceparent(h)[0] for h in seen}
     assert len({r.trace_id for r in run.requests}) == 60
-    assert 1.3 <= run.ended_at - run.started_at <= 5.0  # paced, not a burst
+    sends = sorted(r.at for r in run.requests)
+    # paced at 40/s, not a burst; no upper bound: a busy host is slow, and how slow is for bench/
+    assert sends[-1] - sends[0] >= 1.3, sends
+    assert run.ended_at >= sends[-1]
     assert acted.at_request == 20 and acted.snapshot is not None
     assert acted.ended_at - acted.started_at >= 0.15
     assert [r.trace_id for r in run.requests if r.at < acted.started_at]  # traffic went on around it
