@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from harness import evidence
 from harness.signals.app import AppClient
 from harness.signals.tracecontext import new_traceparent
-from harness.waiting import NotYet, eventually
+from harness.waiting import NotYet, eventually, scaled
 
 if TYPE_CHECKING:
     from harness.lab import Lab
@@ -92,8 +92,14 @@ def end_main_process(lab: Lab, service: str) -> None:
     """The service's main process ends on its own (SIGINT to PID 1, which gunicorn, nginx and the
     Go services handle by exiting): what a crash looks like to the engine, unlike `docker stop` or
     `docker kill`, after which no restart policy restarts a container."""
+    engine = lab.target.engine
+    before = engine.container(service)
     result = lab.target.exec(service, ["sh", "-c", "kill -INT 1"])
     assert result.exit_code == 0, f"could not signal the main process of {service}: {result.output.strip()!r}"
+    after = engine.wait_ended(before, timeout=scaled(30))
+    evidence.attach("note", f"the main process of {service} ended", container=before.id[:12],
+                    started_before=before.started_at, state=str(after.state), started_now=after.started_at,
+                    restarts=after.restarts)
 
 
 def slow(front: AppClient, delay: float, n: int = 1) -> None:

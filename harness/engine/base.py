@@ -200,3 +200,26 @@ class Engine(abc.ABC):
     def wait_running(self, service: str, timeout: float = 60.0) -> ContainerInfo:
         """Until the service's container runs and its healthcheck (if any) passes."""
         return self.wait_all([service], timeout=timeout, only=True)[service]
+
+    def wait_ended(self, before: ContainerInfo, *, timeout: float = 30.0) -> ContainerInfo:
+        """Until the container ``before`` describes has left that run: it stopped, or its restart
+        policy started it again (a new StartedAt or RestartCount). Signalling PID 1 returns at once,
+        and the engine goes on reporting the old run as healthy for a while: a wait for "healthy
+        again" right after it would end before anything happened."""
+
+        def check() -> ContainerInfo:
+            found = [i for i in self.infos(max_age=0) if i.id == before.id]
+            if not found:
+                raise LabError(f"the container {before.id[:12]} of {before.service} is gone")
+            now = found[0]
+            if not now.state.running or now.started_at != before.started_at or now.restarts > before.restarts:
+                return now
+            raise NotYet(f"{before.service} ({before.id[:12]}) still in the run started at "
+                         f"{before.started_at or '?'}: {now.state}")
+
+        try:
+            return eventually(check, timeout=timeout, interval=min(self.poll_interval, 1.0),
+                              describe=f"the main process of {before.service} to end at {self.where}")
+        except WaitTimeout as exc:
+            raise LabError(f"the main process of {before.service} had not ended after {exc.timeout:.0f}s "
+                           f"at {self.where}: {exc.last_observation}") from None

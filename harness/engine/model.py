@@ -63,6 +63,8 @@ class ContainerInfo:
     last_health_output: str = ""
     image: str = ""
     published: tuple[tuple[str, int], ...] = ()  # (host ip, host port) of every published port
+    started_at: str = ""  # State.StartedAt: a restart (by hand or by the restart policy) changes it
+    restarts: int = 0  # RestartCount: the restarts the restart policy made
 
     @property
     def status(self) -> str:
@@ -93,6 +95,8 @@ class ContainerInfo:
             last_health_output=last[-300:],
             image=config.get("Image", ""),
             published=_published(attrs),
+            started_at=str(state.get("StartedAt") or ""),
+            restarts=int(attrs.get("RestartCount") or 0),
         )
 
 

@@ -23,6 +23,8 @@ def test_containers_from_docker_inspect_json() -> None:
     front = infos[1]
     assert front.ready and str(front.state) == "running (healthy)"
     assert front.published == (("127.0.0.3", 8080),)
+    assert (front.started_at, front.restarts) == ("2026-11-26T20:39:45.942480143Z", 0)
+    assert (infos[0].started_at, infos[0].restarts) == ("2026-11-26T20:39:40.235730511Z", 2)
     assert parse_inspect("") == [] and parse_inspect("[]") == []
 
 

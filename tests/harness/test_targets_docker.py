@@ -87,6 +87,21 @@ services:
 """
 
 
+RESTARTS_BY_ITSELF = f"""\
+services:
+  crashy:
+    image: {IMAGE}
+    command: ["sleep", "infinity"]
+    init: true
+    restart: unless-stopped
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      timeout: 2s
+      retries: 3
+"""
+
+
 def _target(tmp_path: Path, text: str) -> DockerTarget:
     project = f"labtest{uuid.uuid4().hex[:8]}"
     (tmp_path / "compose.yaml").write_text(text)
@@ -185,3 +200,26 @@ def test_never_healthy_service_fails_with_its_state_and_last_check(tmp_path: Pat
     finally:
         target.compose().down(volumes=True)
         target.close()
+
+
+def test_the_end_of_a_main_process_is_waited_for_then_its_restart(tmp_path: Path) -> None:
+    target = _target(tmp_path, RESTARTS_BY_ITSELF)
+    try:
+        target.up(wait_timeout=90)
+        engine = target.engine
+        before = engine.container("crashy")
+        assert before.started_at and before.restarts == 0
+        with pytest.raises(LabError, match=r"crashy had not ended after 1s.*still in the run"):
+            engine.wait_ended(before, timeout=1)  # nothing happened: it says so, it does not pass
+        assert target.exec("crashy", ["sh", "-c", "kill -INT 1"]).exit_code == 0
+        after = engine.wait_ended(before, timeout=30)
+        assert after.id == before.id
+        assert not after.state.running or after.started_at != before.started_at
+        target.wait_healthy("crashy", timeout=60)
+        again = engine.container("crashy")
+        assert again.restarts == 1 and again.started_at != before.started_at and again.ready
+    finally:
+        try:
+            target.compose().down(volumes=True)
+        finally:
+            target.close()
