@@ -17,8 +17,8 @@ import pytest
 from harness import waiting
 from harness.config import LabConfig
 from harness.errors import ConfigError
-from harness.lab import LabLifecycle
-from harness.scenario import FEATURE_TAGS, order_destructive_last, static_skip_reason
+from harness.lab import LabLifecycle, LabStartFailed
+from harness.scenario import FEATURE_TAGS, RunOptions, order_destructive_last, plan_shards, static_skip_reason
 from harness.targets import validate
 
 pytest_plugins = [
@@ -38,6 +38,7 @@ pytest_plugins = [
 ]
 
 _RUN_KEY = pytest.StashKey[LabLifecycle]()
+_RUN_OPTIONS = pytest.StashKey[RunOptions]()
 _BOUND = pytest.StashKey[bool]()
 
 
@@ -54,6 +55,43 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--keep", action="store_true", default=None, help="never destroy the lab (LAB_DESTROY=never)"
     )
+    group.addoption("--shards", default=None, metavar="N",
+                    help="run on N labs at once (pytest-xdist, one lab per worker), the scenarios split "
+                         "by their recorded durations (env LAB_SHARDS)")
+    group.addoption("--shard", default=None, metavar="K/N",
+                    help="run only shard K of N on one lab, e.g. one per CI machine; `lab report merge` "
+                         "joins the machines' reports (env LAB_SHARD)")
+    group.addoption("--repeat", default=None, metavar="N",
+                    help="run each selected scenario N times on its lab: one that both passed and failed "
+                         "is flaky, never a pass (env LAB_REPEAT)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``--shards N`` is pytest-xdist with N workers and the groups of :mod:`harness.shards`;
+    ``--repeat N`` is pytest-repeat's count. Runs before xdist's own hook reads its options."""
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        run = RunOptions.from_sources(_run_options(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if run.shards > 1:
+        config.option.numprocesses = run.shards
+        config.option.dist = "loadgroup"
+    if run.repeat > 1:
+        config.option.count = run.repeat
+
+
+def _run_options(config: pytest.Config) -> dict[str, object | None]:
+    return {"shards": config.getoption("--shards"), "shard": config.getoption("--shard"),
+            "repeat": config.getoption("--repeat")}
+
+
+def _worker_shard(config: pytest.Config) -> int | None:
+    """The lab index of an xdist worker (gw0 -> 1), None in the controller or without xdist."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(str(workerinput["workerid"]).removeprefix("gw")) + 1 if workerinput else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,10 +112,20 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         lab_config = LabConfig.from_sources(options)
         validate(lab_config)
+        run = RunOptions.from_sources(_run_options(config))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    index = _worker_shard(config) or (run.only.index if run.only else None)
+    if _worker_shard(config):  # one lab per worker: its own project, address, VM
+        lab_config = lab_config.for_shard(index)
+        add_run_info("shard", f"{index}/{run.shards}")
+        add_run_info("lab project", lab_config.project)
+        add_run_info("lab address", lab_config.host_address)
+    elif run.only:
+        add_run_info("shard", str(run.only))
     waiting.configure(lab_config.timeout_scale)
     config.stash[_RUN_KEY] = LabLifecycle(lab_config, on_start=add_run_info)
+    config.stash[_RUN_OPTIONS] = run
     add_run_info("stores", lab_config.stores)
     add_run_info("target", lab_config.target)
 
@@ -109,6 +157,7 @@ def _feature_files_asked(config: pytest.Config) -> set[Path]:
     return {p for p in asked if p.suffix == ".feature"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     asked = _feature_files_asked(config)
     if asked:
@@ -127,12 +176,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
     items[:] = order_destructive_last(items)
+    options = config.stash[_RUN_OPTIONS]
+    if options.shards > 1 or options.only:
+        count = options.shards if options.shards > 1 else options.only.count
+        plan = plan_shards(items, count, run.config.target)
+        if options.only:
+            keep = [item for item in items if plan[item] == options.only.index]
+            config.hook.pytest_deselected(items=[item for item in items if plan[item] != options.only.index])
+            items[:] = keep
+        else:
+            for item in items:
+                item.add_marker(pytest.mark.xdist_group(f"shard-{plan[item]}"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(_RUN_KEY, None)
     if run is not None and not run.finish(passed=exitstatus == 0 and session.testsfailed == 0):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(tryfirst=True)  # while the failed step's evidence log is still the current one
+def pytest_bdd_step_error(request: pytest.FixtureRequest, exception: BaseException) -> None:
+    """Once per failed scenario (its first failed step): what a person needs to debug it — the
+    containers as the engine sees them, each service's last log lines, the collector's counters
+    and, on a VM, its failed units and kernel messages (:mod:`harness.diagnostics`)."""
+    lab = request.config.stash[_RUN_KEY].lab
+    if lab is not None and not isinstance(exception, LabStartFailed):
+        from harness import diagnostics
+
+        diagnostics.attach(lab)
 
 
 @pytest.fixture(scope="session")

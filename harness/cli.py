@@ -8,6 +8,12 @@
     lab images list                                       what can be built and what the engine has
     lab box build                                         the vagrant box (provision/box/build.sh)
     lab sensitivity [--fault NAME ...] [--ci] [--list]    the suite against each fault (exit 1 on an escape)
+    lab report merge OUT DIR...                           the reports of shards (--shard k/N) as one
+    lab flaky RESULTS...                                  pass rate of each scenario over runs and repeats
+    lab durations RESULTS [--for T]                       record a run's scenario durations (the shard split)
+
+``--shard K`` (up, status, endpoints, down) addresses the lab of shard K of a sharded run
+(``pytest features --shards N``); ``lab down --shards N`` removes the labs of shards 1 to N.
 
 Common options (also as environment variables): --target (LAB_TARGET), --stores (LAB_STORES),
 --lab-host (LAB_HOST), --endpoints-file (LAB_ENDPOINTS_FILE), --lab-project (LAB_PROJECT).
@@ -81,6 +87,14 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
         default=default,
         help="compose project name (LAB_PROJECT; default obslab; the same option as pytest's)",
     )
+    group.add_argument(
+        "--shard",
+        dest="shard",
+        metavar="K",
+        default=default,
+        help="the lab of shard K of a sharded run (`pytest features --shards N`): its own project, "
+             "address or VM",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = sub.add_parser("down", help="remove the lab's containers and networks")
     down.add_argument("--volumes", action="store_true", help="also remove its volumes (tasks, traces, logs)")
+    down.add_argument("--shards", type=_count, default=None, metavar="N",
+                      help="remove the labs of shards 1 to N of a sharded run (what Ctrl-C may leave)")
     _common(down, suppress=True)
 
     images = sub.add_parser("images", help="local images (for hosts with no registry)")
@@ -153,7 +169,36 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("--total-timeout", dest="total_timeout", type=_seconds, default=None, metavar="SECONDS",
                       help="limit for the whole run (default 10800; scaled): later faults are not started")
     _common(sens, suppress=True)
+
+    report = sub.add_parser("report", help="the reports of several runs as one")
+    report_sub = report.add_subparsers(dest="report_command", metavar="ACTION", parser_class=_Parser)
+    merge = report_sub.add_parser("merge", help="merge the reports of shards run on several machines")
+    merge.add_argument("out", metavar="OUT", type=Path, help="where the merged reports go")
+    merge.add_argument("inputs", metavar="DIR", type=Path, nargs="+",
+                       help="reports directories (or results.json files) of the shards")
+
+    flaky = sub.add_parser("flaky", help="pass rates of the scenarios over runs (results.json files)")
+    flaky.add_argument("inputs", metavar="RESULTS", type=Path, nargs="+",
+                       help="results.json files or reports directories, one per run")
+    flaky.add_argument("--markdown", type=Path, default=None, metavar="FILE",
+                       help="also write the table as Markdown (e.g. docs/flakiness.md)")
+
+    durations = sub.add_parser("durations", help="record a run's scenario durations for the shard split")
+    durations.add_argument("inputs", metavar="RESULTS", type=Path, nargs="+",
+                           help="results.json files or reports directories")
+    durations.add_argument("--for", dest="for_target", choices=("docker", "vagrant"), default=None,
+                           help="the target the durations are for (default: the run's own)")
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; use e.g. 4") from None
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range; use 1 to 16")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -200,6 +245,12 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
         if recalled:
             config = LabConfig.from_sources({**options, "stores": recalled}, env)
     validate(config)
+    shard = getattr(args, "shard", None)
+    if shard:
+        from harness.shards import parse_shard
+
+        text = str(shard)
+        config = config.for_shard(parse_shard(text if "/" in text else f"{text}/16", "--shard").index)
     return config
 
 
@@ -268,6 +319,19 @@ def cmd_endpoints(args: argparse.Namespace, config: LabConfig, display: Display)
 
 
 def cmd_down(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    if args.shards:
+        if config.shard:
+            raise ConfigError("`lab down` takes --shard K (one shard's lab) or --shards N (all), not both")
+        failed = 0
+        for index in range(1, args.shards + 1):
+            display.info(f"shard {index} of {args.shards}:")
+            try:
+                one = argparse.Namespace(**{**vars(args), "shards": None})
+                cmd_down(one, config.for_shard(index), display)
+            except LabError as exc:
+                display.info(f"  shard {index}: {' '.join(str(exc).split())}")
+                failed += 1
+        return 1 if failed else 0
     target, _ = _choose(config, display)
     try:
         target.down(volumes=args.volumes)
@@ -389,6 +453,62 @@ def _unknown_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
         "`lab  --help`", "`lab --help`")
 
 
+def _results_path(path: Path) -> Path:
+    from harness.report import render
+
+    return path / render.RESULTS if path.is_dir() else path
+
+
+def cmd_report(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    from harness.report import merge, model, render
+
+    if args.report_command != "merge":
+        raise ConfigError("`lab report` needs an action: merge")
+    try:
+        parts = [model.load(_results_path(p)) for p in args.inputs]
+    except model.ResultsError as exc:
+        raise ConfigError(str(exc)) from None
+    results = merge.combine(parts)
+    written = render.write_all(results, args.out)
+    counts = ", ".join(f"{n} {s}" for s, n in results["summary"]["scenarios"].items() if n)
+    display.info(f"merged {len(parts)} runs: {counts}; living docs {written['living_docs']}")
+    return 0 if results["run"]["exit_status"] == 0 else 1
+
+
+def cmd_flaky(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    from harness.report import flakiness, model
+
+    try:
+        runs = [model.load(_results_path(p)) for p in args.inputs]
+    except model.ResultsError as exc:
+        raise ConfigError(str(exc)) from None
+    table = flakiness.tally(runs)
+    for line in flakiness.lines(table):
+        display.info(line)
+    if args.markdown:
+        text = flakiness.markdown(table, [str(p) for p in args.inputs])
+        args.markdown.write_text(text, encoding="utf-8")
+        display.info(f"written: {args.markdown}")
+    return 0 if all(row.verdict == "stable" for row in table) else 1
+
+
+def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    from harness import shards
+    from harness.report import model
+
+    for path in args.inputs:
+        try:
+            results = model.load(_results_path(path))
+        except model.ResultsError as exc:
+            raise ConfigError(str(exc)) from None
+        target = args.for_target or str(results["run"].get("target") or "docker").split(",")[0].strip()
+        if target not in ("docker", "vagrant"):
+            raise ConfigError(f"{path}: the run's target is {target!r}; say --for docker or --for vagrant")
+        n = shards.update_durations(results, target)
+        display.info(f"{path}: {n} scenario durations recorded for {target} in {shards.DURATIONS_FILE}")
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "status": cmd_status,
@@ -397,6 +517,9 @@ COMMANDS = {
     "images": cmd_images,
     "box": cmd_box,
     "sensitivity": cmd_sensitivity,
+    "report": cmd_report,
+    "flaky": cmd_flaky,
+    "durations": cmd_durations,
 }
 
 

@@ -32,6 +32,11 @@ ACCELS = ("auto", "kvm", "tcg")
 MAX_TIMEOUT_SCALE = 100.0  # beyond this a timeout is "forever", which nothing may wait
 DEFAULT_BOX = "lab/debian12"
 DEFAULT_VM_IP = "10.77.0.10"
+# A shard's VM forwards its ports at +SHARD_PORT_BASE + SHARD_PORT_STEP * k on 127.0.0.1: no
+# difference of two documented ports is a multiple of 37 below 16 * 37, so no two shards' ports meet
+# (tests/harness/test_shards.py checks it against the catalogue).
+SHARD_PORT_BASE = 20000
+SHARD_PORT_STEP = 37
 SECRET_VARS = ("GF_SECURITY_ADMIN_PASSWORD",)
 
 
@@ -119,6 +124,25 @@ class VmSettings:
         )
 
 
+def _shift_last_octet(address: str, by: int, name: str) -> str:
+    parts = address.split(".")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts) or int(parts[3]) + by > 254:
+        raise ConfigError(f"{name}={address!r} leaves no room for shard {by}; use an IPv4 address whose "
+                          "last number is at most 254 minus the number of shards")
+    return ".".join([*parts[:3], str(int(parts[3]) + by)])
+
+
+def shard_bind_address(base: str, index: int) -> str:
+    """Where shard ``index`` of a docker run publishes its ports: the third number of a loopback
+    address moved by ``index`` (127.0.0.1 -> 127.0.1.1, 127.0.2.1, …); a wildcard or outside
+    address becomes 127.0.k.1 — shards are local labs, never published beyond loopback."""
+    parts = base.split(".")
+    loopback = len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+    if loopback and int(parts[2]) + index <= 255:
+        return ".".join([parts[0], parts[1], str(int(parts[2]) + index), parts[3]])
+    return f"127.0.{index}.1"
+
+
 def split_host(lab_host: str) -> tuple[str, str]:
     """``LAB_HOST`` -> (scheme, host): accepts ``host``, ``http://host``, ``host/``; brackets IPv6."""
     text = lab_host.strip()
@@ -178,6 +202,34 @@ class LabConfig:
     # files of the VM interpolate some of them), and secrets given in the environment.
     lab_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     secrets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    shard: int | None = None  # this lab serves shard k of a sharded run (see for_shard)
+
+    @property
+    def lab_reports_dir(self) -> Path:
+        """Where this lab's own logs go (vagrant calls, serial console): a folder per shard."""
+        return self.reports_dir / f"shard-{self.shard}" if self.shard else self.reports_dir
+
+    def for_shard(self, index: int) -> LabConfig:
+        """The lab of shard ``index`` (1-based) of a sharded run: its own compose project and bind
+        address (docker), its own VM, VM address, forwarded ports and vagrant state (vagrant), so no
+        two shards share anything a scenario could disturb. Deterministic: a run's shard k always
+        gets the same lab, and `lab down --shards N` finds them all."""
+        if index < 1:
+            raise ValueError(f"shard index {index} (shards count from 1)")
+        vm = replace(
+            self.vm,
+            prefix=f"{self.vm.prefix}s{index}-",
+            vm_ip=_shift_last_octet(self.vm.vm_ip, index, "LAB_VM_IP"),
+            port_offset=self.vm.port_offset + SHARD_PORT_BASE + SHARD_PORT_STEP * index,
+        )
+        project = f"{self.project}-{index}"
+        bind = shard_bind_address(self.bind_address, index)
+        reports = self.reports_dir / f"shard-{index}"
+        env = {**self.lab_env, "LAB_PROJECT": project, "LAB_BIND_ADDRESS": bind, "LAB_VM_PREFIX": vm.prefix,
+               "LAB_VM_IP": vm.vm_ip, "LAB_VM_PORT_OFFSET": str(vm.port_offset),
+               "LAB_REPORTS_DIR": str(reports)}
+        return replace(self, project=project, bind_address=bind, vm=vm, shard=index,
+                       lab_env=MappingProxyType(env))
 
     @property
     def stack_dir(self) -> Path:

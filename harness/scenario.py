@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 from pytest_bdd import parsers
 
 from harness.config import LabConfig
+from harness.errors import ConfigError
+from harness.shards import MAX_REPEAT, MAX_SHARDS, Shard, load_durations, parse_count, parse_shard, split
 
 FEATURE_TAGS: dict[str, str] = {
     "deployment": "the lab deploys and every service is healthy",
@@ -236,3 +238,58 @@ def step_coverage(scenarios: Sequence[Sequence[StepUse]], definitions: Sequence[
         f"{d.where}: {d.describe()} is used by no step of the features" for d in definitions if d not in used
     ]
     return list(dict.fromkeys(problems))
+
+
+# ------------------------------------------------------------------------------------- run options
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run spreads over labs and repeats: ``--shards N`` (N labs at once), ``--shard k/N``
+    (one shard of N, e.g. one per machine), ``--repeat N`` (each scenario N times)."""
+
+    shards: int = 1
+    only: Shard | None = None
+    repeat: int = 1
+
+    @classmethod
+    def from_sources(cls, options: dict[str, object | None], env: dict[str, str] | None = None) -> RunOptions:
+        env = dict(os.environ) if env is None else env
+
+        def pick(key: str, var: str) -> str | None:
+            value = options.get(key)
+            if value is None:
+                value = (env.get(var) or "").strip() or None
+            return None if value is None else str(value)
+
+        shards_text, shard_text, repeat_text = pick("shards", "LAB_SHARDS"), pick("shard", "LAB_SHARD"), \
+            pick("repeat", "LAB_REPEAT")
+        shards = parse_count(shards_text, "--shards", upper=MAX_SHARDS) if shards_text else 1
+        only = parse_shard(shard_text) if shard_text else None
+        if only is not None and shards > 1:
+            raise ConfigError(f"--shards {shards} and --shard {only} together: use --shards N to run every "
+                              "shard here, or --shard k/N to run one of them")
+        repeat = parse_count(repeat_text, "--repeat", upper=MAX_REPEAT) if repeat_text else 1
+        return cls(shards=shards, only=only, repeat=repeat)
+
+
+def scenario_key(item: Any) -> str:
+    """The scenario an item runs, as results.json names it (repeats of one scenario share it)."""
+    from harness.report.bdd_adapter import scenario_of_item
+    from harness.report.records import slug
+
+    facts = scenario_of_item(item)
+    if facts is None:
+        return str(item.nodeid)
+    key = f"{slug(facts.feature.name or facts.feature.rel_filename)};{slug(facts.name)}"
+    if facts.examples is not None:
+        name = slug(facts.examples.name) if facts.examples.name else ""
+        key += f";{name};{facts.examples.index + 2}"
+    return key
+
+
+def plan_shards(items: Sequence[Any], count: int, target: str) -> dict[Any, int]:
+    """item -> its shard (1..count), by the durations recorded for ``target`` (docker for auto)."""
+    known = load_durations().get("vagrant" if target == "vagrant" else "docker", {})
+    skipped = {scenario_key(i) for i in items if any(m.name == "skip" for m in i.iter_markers())}
+    keys = [scenario_key(i) for i in items]
+    plan = split(keys, known, count, skipped)
+    return {item: plan[key] for item, key in zip(items, keys, strict=True)}

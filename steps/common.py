@@ -6,6 +6,7 @@ steps that choose one, ``task`` from the step that creates it, ``redeploy`` from
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any
 
@@ -16,6 +17,7 @@ from harness import evidence, expect, traffic
 from harness.errors import LabError
 from harness.lab import Lab, LabLifecycle, LabStartFailed
 from harness.scenario import runtime_skip_reason, sentence
+from harness.shards import LAB_START
 from harness.traffic import Redeploy, ok
 
 
@@ -24,9 +26,16 @@ def _started(lab_run: LabLifecycle, request: pytest.FixtureRequest) -> Lab:
     report, not the terminal) and every later one says so in one line."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
     try:
-        if lab_run.lab is None and capture is not None:
-            with capture.global_and_fixture_disabled():  # bringing the lab up takes minutes: show progress
-                return lab_run.get()
+        if lab_run.lab is None:
+            started = time.monotonic()
+            if capture is not None:
+                with capture.global_and_fixture_disabled():  # the lab takes minutes: show progress
+                    lab = lab_run.get()
+            else:
+                lab = lab_run.get()
+            took = time.monotonic() - started  # the shard split leaves this out of the scenario's weight
+            evidence.attach(LAB_START, f"the lab came up in {took:.1f} s", seconds=round(took, 3))
+            return lab
         return lab_run.get()
     except LabStartFailed as exc:
         message = str(exc)

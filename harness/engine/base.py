@@ -2,8 +2,8 @@
 
 Views (ids, states, published ports), service control (restart/stop/start/exec) with evidence, and
 the waits ("this service is running and healthy", "every service is") are written once here over
-four primitives each implementation provides: list the project's ``docker inspect`` documents, act
-on a container, exec in it, remove the project's volumes.
+the primitives each implementation provides: list the project's ``docker inspect`` documents, act
+on a container, exec in it, read its log, remove the project's volumes.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class Engine(abc.ABC):
     def _exec(self, container_id: str, command: Sequence[str], user: str | None) -> tuple[int, str]: ...
 
     @abc.abstractmethod
+    def _logs(self, container_id: str, tail: int) -> str:
+        """The container's last ``tail`` log lines, stdout and stderr, each with its timestamp."""
+
+    @abc.abstractmethod
     def remove_volumes(self) -> list[str]:
         """Remove every volume labelled with the project (after ``down``: none is in use)."""
 
@@ -83,9 +87,9 @@ class Engine(abc.ABC):
         self._cache = (time.monotonic(), infos)
         return list(infos)
 
-    def container(self, service: str) -> ContainerInfo:
+    def container(self, service: str, max_age: float | None = None) -> ContainerInfo:
         """The service's container (a running one first); LabError naming the services that exist."""
-        infos = self.infos()
+        infos = self.infos(max_age)
         found = [i for i in infos if i.service == service]
         if not found:
             known = sorted({i.service for i in infos})
@@ -158,6 +162,13 @@ class Engine(abc.ABC):
             output=evidence.trim(output),
         )
         return ExecResult(exit_code=exit_code, output=output)
+
+    def logs(self, service: str, tail: int = 50, *, max_age: float | None = None) -> str:
+        """The last ``tail`` lines the service's container logged (stdout and stderr, timestamped):
+        what it said before a scenario failed. ``max_age`` as for :meth:`infos` (a caller that has
+        just listed every container reads each one's log without listing them again)."""
+        info = self.container(service, max_age)
+        return self._logs(info.id, tail)
 
     # --- waits ------------------------------------------------------------------------------------------
     def wait_all(

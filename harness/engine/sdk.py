@@ -101,6 +101,13 @@ class SdkEngine(Engine):
             raise LabError(f"exec in {container_id[:12]} at {self.where} failed: {exc}") from None
         return (int(code) if code is not None else -1), (output or b"").decode("utf-8", "replace")
 
+    def _logs(self, container_id: str, tail: int) -> str:
+        try:
+            text = self.client.containers.get(container_id).logs(tail=tail, timestamps=True)
+        except self._errors() as exc:
+            raise LabError(f"cannot read the log of {container_id[:12]} at {self.where}: {exc}") from None
+        return (text or b"").decode("utf-8", "replace")
+
     def remove_volumes(self) -> list[str]:
         from harness import evidence
 

@@ -21,6 +21,7 @@ from harness.remote import Remote, parse_image_ids
 
 INSPECT_TIMEOUT = 60.0
 ACT_TIMEOUT = 120.0
+LOGS_TIMEOUT = 30.0  # one `docker logs --tail` takes about 2.5 s under QEMU TCG
 IMAGE_LIST_FORMAT = "{{.Repository}}:{{.Tag}} {{.ID}}"
 
 
@@ -103,6 +104,16 @@ class SshEngine(Engine):
                 f"{'timed out' if result.timed_out else 'ssh exit 255'}"
             )
         return result.exit_code, result.output
+
+    def _logs(self, container_id: str, tail: int) -> str:
+        argv = ["docker", "logs", "--tail", str(tail), "--timestamps", container_id]
+        result = self.remote.run(argv, timeout=LOGS_TIMEOUT, record=False)
+        if not result.ok:
+            raise LabError(
+                f"cannot read the log of {container_id[:12]} in {self.where}: "
+                f"{'timed out' if result.timed_out else result.tail(3)}"
+            )
+        return result.output
 
     def remove_volumes(self) -> list[str]:
         label = shlex.quote(f"label={PROJECT_LABEL}={self.project}")

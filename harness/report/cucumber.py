@@ -56,11 +56,13 @@ def _feature(feature: Mapping[str, Any]) -> dict[str, Any]:
         "line": feature.get("line") or 1,
         "description": feature.get("description") or "",
         "tags": _tags(feature.get("tags", [])),
-        "elements": [_element(feature, s) for s in feature["scenarios"]],
+        # a repeated scenario (--repeat) is each of its runs: Cucumber has no "flaky", its runs say it
+        "elements": [_element(feature, run, f" (run {i} of {len(s['runs'])})" if s.get("runs") else "")
+                     for s in feature["scenarios"] for i, run in enumerate(s.get("runs") or [s], 1)],
     }
 
 
-def _element(feature: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[str, Any]:
+def _element(feature: Mapping[str, Any], scenario: Mapping[str, Any], suffix: str = "") -> dict[str, Any]:
     examples = scenario.get("examples")
     rule = scenario.get("rule")
     xfail = scenario.get("xfail_reason") if scenario.get("outcome") == "xfailed" else None
@@ -74,7 +76,7 @@ def _element(feature: Mapping[str, Any], scenario: Mapping[str, Any]) -> dict[st
         "id": scenario["id"],
         "keyword": scenario["keyword"],
         "type": "scenario",
-        "name": scenario["name"],
+        "name": scenario["name"] + suffix,
         "line": (examples or {}).get("row_line") or scenario["line"],
         "description": scenario.get("description") or "",
         "tags": _tags(_unique(inherited)),

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from harness.report.model import FAILED, SKIPPED, UNDEFINED
+from harness.report.model import FAILED, FLAKY, PASSED, SKIPPED, UNDEFINED
 
 
 def _first_error(scenario: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -37,7 +37,20 @@ def dumps(results: Mapping[str, Any]) -> str:
                 name=scenario.get("name", ""), time=f"{scenario.get('duration', 0.0):.3f}",
                 file=feature.get("file", ""), line=str(scenario.get("line", 0)),
             )
-            if scenario.get("status") in (FAILED, UNDEFINED):
+            if scenario.get("status") == FLAKY:
+                # Never a pass: a failure, with each failed run as surefire's <flakyFailure>.
+                runs = scenario.get("runs", [])
+                passed = sum(r.get("status") == PASSED for r in runs)
+                first = _first_error(scenario)
+                message = f"flaky: passed {passed} of {len(runs)} runs" + (f"; {first[0]}" if first else "")
+                ET.SubElement(case, "failure", message=message, type="flaky").text = first[1] if first else ""
+                for i, run in enumerate(runs, 1):
+                    if run.get("status") in (FAILED, UNDEFINED):
+                        error = _first_error(run) or (run.get("status", ""), "")
+                        ET.SubElement(case, "flakyFailure", message=f"run {i}: {error[0]}",
+                                      type="flaky").text = error[1]
+                counts["failures"] += 1
+            elif scenario.get("status") in (FAILED, UNDEFINED):
                 message, detail = _first_error(scenario) or (scenario.get("status", ""), "")
                 ET.SubElement(case, "failure", message=message).text = detail
                 counts["failures"] += 1

@@ -18,16 +18,16 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED, rollup, summarize
+from harness.report.model import FAILED, FLAKY, PASSED, SKIPPED, UNDEFINED, rollup, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "living_docs.html.j2"
-STATUSES = (PASSED, FAILED, UNDEFINED, SKIPPED)  # display order
+STATUSES = (PASSED, FAILED, FLAKY, UNDEFINED, SKIPPED)  # display order
 INLINE_LIMIT = 100  # longer evidence values (bodies, queries) get their own block
 # Shown first and highlighted in an evidence item, in this order, when present.
 FACT_KEYS = ("status", "elapsed_ms", "duration_ms", "trace_id", "span_id", "count", "error")
 NONE = "\u2013"  # an en dash for "no value"
-ICONS = {PASSED: "✔", FAILED: "✘", SKIPPED: "⤼", UNDEFINED: "?"}
+ICONS = {PASSED: "✔", FAILED: "✘", SKIPPED: "⤼", UNDEFINED: "?", FLAKY: "≈"}
 # A screenshot evidence item (kind "screenshot") shows its picture: a PNG the run wrote beside this
 # page, under living-docs/screenshots/ (anything else stays text: run data never becomes a link).
 SCREENSHOT = re.compile(r"^screenshots/[A-Za-z0-9_.-]+\.png$")
@@ -121,6 +121,11 @@ def _run_rows(run: Mapping[str, Any], summary: Mapping[str, Any]) -> list[tuple[
         ("scenario time", format_duration(summary.get("scenario_time"))),
         ("pytest exit status", str(run.get("exit_status", NONE))),
     ]
+    for i, shard in enumerate(run.get("shards") or [], 1):
+        counts = ", ".join(f"{n} {s}" for s, n in (shard.get("scenarios") or {}).items() if n)
+        where = " ".join(str(shard[k]) for k in ("lab project", "lab address") if shard.get(k))
+        rows.append((f"shard {shard.get('shard') or i}",
+                     f"{where} · {format_duration(shard.get('duration'))} · {counts or 'nothing ran'}"))
     shown = {"target", "stores"}
     rows += [(k, _plain(v)) for k, v in (run.get("info") or {}).items() if k not in shown]
     rows += [(k, _plain(v)) for k, v in (run.get("environment") or {}).items() if v not in (None, "")]

@@ -22,6 +22,10 @@ FAILED = "failed"
 SKIPPED = "skipped"
 UNDEFINED = "undefined"
 STEP_STATUSES = (PASSED, FAILED, SKIPPED, UNDEFINED)
+# A scenario run several times (--repeat) that both passed and failed: never a pass
+# (:mod:`harness.report.merge`).
+FLAKY = "flaky"
+STATUSES = (*STEP_STATUSES, FLAKY)
 # A scenario's status is the worst of its steps and hooks, in this order (first = worst).
 SEVERITY = (FAILED, UNDEFINED, SKIPPED, PASSED)
 
@@ -43,7 +47,7 @@ def rollup(statuses: Iterable[str]) -> str:
     """A feature's (or a run's) status from its scenarios: a skipped scenario beside passing ones
     does not make the feature "skipped"; it is skipped only when nothing in it ran."""
     seen = set(statuses)
-    for status in (FAILED, UNDEFINED, PASSED):
+    for status in (FAILED, UNDEFINED, FLAKY, PASSED):
         if status in seen:
             return status
     return SKIPPED
@@ -52,7 +56,7 @@ def rollup(statuses: Iterable[str]) -> str:
 def count(statuses: Iterable[str]) -> dict[str, int]:
     """Counts for every known status (zeros included, so templates need no defaults)."""
     counter = Counter(statuses)
-    return {status: counter.get(status, 0) for status in (*STEP_STATUSES,)}
+    return {status: counter.get(status, 0) for status in STATUSES}
 
 
 def summarize(features: list[Mapping[str, Any]]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import platform
 import socket
 import time
@@ -44,11 +45,12 @@ from typing import Any
 import pytest
 
 from harness import evidence
-from harness.report import bdd_adapter, failures, model
+from harness.report import bdd_adapter, failures, merge, model
 from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED
 from harness.report.records import NOT_RUN, RUNNING, PhaseReport, ScenarioRecord, iso, relpath
 
 REPORTS_ENV = "LAB_REPORTS_DIR"  # read by harness.config.reports_dir
+WORKER_RESULTS = "lab_results"  # the key of a worker's results in xdist's workeroutput
 
 _KEY = pytest.StashKey["ReportCollector"]()
 _pending_info: dict[str, Any] = {}
@@ -95,8 +97,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if not config.getoption("lab_report", True) or hasattr(config, "workerinput"):
-        return  # disabled, or an xdist worker (the records live in the controller only)
+    if not config.getoption("lab_report", True):
+        return
     collector = ReportCollector(config)
     config.stash[_KEY] = collector
     config.pluginmanager.register(collector, "harness-report-collector")
@@ -137,6 +139,10 @@ class ReportCollector:
         self.last_results: dict[str, Any] | None = None
         # What went wrong with the reports (said at the end) -> the scenarios it concerns, in order.
         self.problems: dict[str, dict[str, None]] = {p: {} for p in bdd_adapter.problems()}
+        # Sharded runs (pytest-xdist, a lab per worker): each worker records its own scenarios and
+        # hands its results to the controller, which merges them and writes the one set of reports.
+        self.worker = hasattr(config, "workerinput")
+        self.parts: list[dict[str, Any]] = []
 
     # -- collection: every selected scenario gets a record, so none can vanish from the reports ----
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -303,10 +309,25 @@ class ReportCollector:
                     st.duration = _since(st.started)
             record.leave()
 
+    # -- the shards -----------------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object | None) -> None:
+        """A worker finished: keep its results (a worker that died sent none: its scenarios are in
+        the controller's reports as pytest saw them)."""
+        output = getattr(node, "workeroutput", None) or {}
+        text = output.get(WORKER_RESULTS)
+        if text:
+            try:
+                self.parts.append(json.loads(text))
+            except ValueError as exc:
+                self._problem(f"a worker's results could not be read: {exc!r}")
+        elif error is not None:
+            self._problem(f"worker {getattr(node, 'gateway', node)} went down without results: {error}")
+
     # -- the end ---------------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.records or self.config.option.collectonly:  # keep the last run's reports
+        if not (self.records or self.parts) or self.config.option.collectonly:  # keep the last run's reports
             return
         for record in self.records.values():
             if record.outcome == NOT_RUN:
@@ -317,7 +338,15 @@ class ReportCollector:
             if isinstance(extra, dict):
                 for key, value in extra.items():
                     self.run_info[str(key)] = evidence._jsonable(value)
-        results = self.results(int(exitstatus))
+        results = self.results(int(exitstatus)) if self.records else None
+        if self.worker:
+            if results is not None:
+                self.config.workeroutput[WORKER_RESULTS] = json.dumps(results)  # type: ignore[attr-defined]
+            return
+        if self.parts:
+            results = merge.combine([*self.parts, *([results] if results else [])],
+                                    exit_status=int(exitstatus), info=self.run_info)
+        assert results is not None
         self.last_results = results
         out = reports_dir(self.config)
         try:
@@ -351,7 +380,7 @@ class ReportCollector:
         for feature in features.values():
             feature["status"] = model.rollup([s["status"] for s in feature["scenarios"]])
             feature["duration"] = round(sum(s["duration"] for s in feature["scenarios"]), 6)
-        feature_list = list(features.values())
+        feature_list = merge.features_of(list(features.values()))  # repeats (--repeat) folded
         finished = time.time()
         info = dict(self.run_info)
         return {

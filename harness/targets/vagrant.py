@@ -46,6 +46,7 @@ ENV_FILE = Path(".lab") / "vagrant" / "lab.env"
 BOX_BUILD_TIMEOUT = 3600.0
 SSH_READY_TIMEOUT = 120.0
 TUNNEL_TIMEOUT = 180.0
+VM_DIAGNOSTICS_TIMEOUT = 30.0  # one short command over the multiplexed ssh, even under QEMU TCG
 ACTION_TITLES = {
     "up": "vagrant up lab (boot; first boot provisions Docker, the deploy user, sshd, firewall)",
     "up-provision": "vagrant up lab --provision",
@@ -86,9 +87,11 @@ class VagrantTarget(DeployingTarget):
         # What vagrant (and the Vagrantfile it evaluates) sees: this process's environment with the
         # run's LAB_* settings; LAB_VM_ACCEL is made explicit before the first boot (see accel()).
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("LAB_")}, **config.lab_env}
+        if config.shard:  # each shard's VM keeps its own vagrant state (machine ids, tunnels' pids)
+            self.env["VAGRANT_DOTFILE_PATH"] = str(config.repo_root / ".vagrant" / f"shard-{config.shard}")
         self.vagrant = Vagrant(
             config.repo_root,
-            log_dir=config.reports_dir / "vagrant",
+            log_dir=config.lab_reports_dir / "vagrant",
             display=self.display,
             env=self.env,
             serial_log=self.serial_log,
@@ -110,7 +113,7 @@ class VagrantTarget(DeployingTarget):
     @property
     def serial_log(self) -> Path:
         """The VM's serial console, where the Vagrantfile has libvirt write it."""
-        return self.config.reports_dir / "vagrant" / "serial-lab.log"
+        return self.config.lab_reports_dir / "vagrant" / "serial-lab.log"
 
     def endpoints(self) -> Endpoints:
         """Forwarded ports on 127.0.0.1 (plus ``LAB_VM_PORT_OFFSET``); ``LAB_HOST`` or
@@ -271,7 +274,7 @@ class VagrantTarget(DeployingTarget):
 
     def _write_timings(self) -> None:
         """``timings.json`` (the last ``up``) and one line per ``up`` in ``timings.jsonl``."""
-        directory = self.config.reports_dir / "vagrant"
+        directory = self.config.lab_reports_dir / "vagrant"
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "phases_s": self.timings.phases,
                   **self.timings.facts}
         try:
@@ -450,3 +453,20 @@ class VagrantTarget(DeployingTarget):
         """For evidence: domain, box, address, forwarded ports."""
         return {"domain": self.settings.domain, "box": self.settings.box, "vm_ip": self.settings.vm_ip,
                 "port_offset": self.settings.port_offset, "forward_ports": self.settings.forward_ports}
+
+    def vm_diagnostics(self, tail: int = 50) -> dict[str, str]:
+        """What the VM itself says after a failed scenario: its failed systemd units and the end of
+        its kernel log (OOM kills, disk errors), read as the admin user (Debian restricts dmesg to
+        root). A command that fails is one line saying so, so that it does not hide the other."""
+        commands = {
+            "systemctl --failed": "systemctl --failed --no-pager",
+            "dmesg": f"sudo -n dmesg --ctime 2>&1 | tail -n {int(tail)}",
+        }
+        out = {}
+        for name, command in commands.items():
+            result = self.admin_remote.run(command, timeout=VM_DIAGNOSTICS_TIMEOUT, record=False)
+            try:
+                out[name] = result.check(f"{name} in the VM").output
+            except LabError as exc:
+                out[name] = " ".join(str(exc).split())
+        return out

@@ -359,7 +359,8 @@ def test_results_json_model(reports: dict[str, Any]) -> None:
     assert run_["info"]["compose"] == "v1 1.29.2"
     assert run_["exit_status"] == 1
     assert run_["environment"]["pytest_bdd"] == "9.0.1"
-    assert results["summary"]["scenarios"] == {"passed": 4, "failed": 2, "skipped": 3, "undefined": 1}
+    assert results["summary"]["scenarios"] == {"passed": 4, "failed": 2, "skipped": 3, "undefined": 1,
+                                                  "flaky": 0}
     [feature] = results["features"]
     assert feature["description"] == (
         "A feature that shows every outcome the reports must get right.\nSecond line of the description."
