@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import waiting
+from harness import timeouts, waiting
 from harness.config import LabConfig
 from harness.errors import ConfigError
 from harness.lab import LabLifecycle, LabStartFailed
@@ -128,6 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_OPTIONS] = run
     add_run_info("stores", lab_config.stores)
     add_run_info("target", lab_config.target)
+    add_run_info("timeouts", timeouts.header(lab_config.timeout_scale))
 
 
 FEATURES = Path(__file__).parent / "features"
@@ -180,6 +181,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if options.shards > 1 or options.only:
         count = options.shards if options.shards > 1 else options.only.count
         plan = plan_shards(items, count, run.config.target)
+        from harness.report.plugin import add_run_info
+
+        sizes = [list(plan.values()).count(k) for k in range(1, count + 1)]
+        add_run_info("shard split", f"{count} shards of {', '.join(map(str, sizes))} scenarios, balanced "
+                     "by features/durations.json")
         if options.only:
             keep = [item for item in items if plan[item] == options.only.index]
             config.hook.pytest_deselected(items=[item for item in items if plan[item] != options.only.index])
@@ -191,7 +197,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     run = session.config.stash.get(_RUN_KEY, None)
-    if run is not None and not run.finish(passed=exitstatus == 0 and session.testsfailed == 0):
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if run is not None and not run.finish(passed=exitstatus == 0 and session.testsfailed == 0,
+                                          interrupted=interrupted):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

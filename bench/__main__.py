@@ -1,6 +1,6 @@
 """`python -m bench` (what `tox -e bench` runs): every benchmark, in bounded time, one after another.
 
-    python -m bench [--only app,lab,suite,vagrant] [--quick]
+    python -m bench [--only app,lab,suite,shards,vagrant] [--quick]
 
 - app:   app throughput and latency (the seed's serving vs ours; telemetry on/off; collector down);
 - lab:   a docker lab of its own (LAB_PROJECT, default obslab-bench): deploy cold/warm, footprint,
@@ -21,8 +21,9 @@ import time
 
 from bench.common import DEFAULT_OUT, say
 
-PARTS = ("app", "lab", "suite", "vagrant")
-ORDER = ("app_throughput", "signal_delay", "scale", "footprint", "deploy", "harness", "vagrant")
+PARTS = ("app", "lab", "suite", "shards", "vagrant")
+ORDER = ("app_throughput", "signal_delay", "scale", "footprint", "deploy", "harness", "shards_docker",
+         "shards_vagrant", "vagrant")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # --quick: the scenarios that are neither @load, @destructive nor @ui (about a minute)
         suite.main(["--", "-m", "not load and not destructive and not ui"] if args.quick else [])
+    if "shards" in parts:
+        from bench import shards
+
+        shards.main(["--", "-m", "not load and not destructive and not ui"] if args.quick else [])
     if "vagrant" in parts:
         from bench import vagrant_timings
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from harness import evidence, npm
+from harness import evidence, npm, timeouts
 from harness.errors import LabError
 from harness.waiting import eventually, scaled
 
@@ -41,7 +41,7 @@ ARGS = (
     "--disable-default-apps",
     "--disable-extensions",
 )
-ACTION_TIMEOUT = 15.0  # one click, fill or page load; an /api/ call answers within 15 s (nginx)
+ACTION_TIMEOUT = timeouts.base("browser")
 LAUNCH_TIMEOUT = 60.0
 VIEWPORT = {"width": 1280, "height": 900}
 AXE_FILE = "axe-core/axe.min.js"

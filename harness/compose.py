@@ -20,14 +20,15 @@ from typing import Any
 
 import yaml
 
+from harness import timeouts
 from harness.errors import LabError
 from harness.progress import CommandResult
 from harness.runner import LocalRunner, Runner
 
 DETECT_TIMEOUT = 20.0
-UP_TIMEOUT = 600.0
-DOWN_TIMEOUT = 180.0
-CONFIG_TIMEOUT = 60.0
+UP_TIMEOUT = timeouts.base("compose")
+DOWN_TIMEOUT = timeouts.base("cleanup")
+CONFIG_TIMEOUT = timeouts.base("inspect")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness import evidence, pipeline
+from harness import evidence, pipeline, timeouts
 from harness.dashboards import load_dashboards, promql_queries, substitute_variables
 from harness.errors import LabError
 from harness.signals.model import LogRecord, Span, Trace
@@ -565,7 +565,7 @@ class Sample:
     value: float
 
 
-SAMPLE_SETTLE_S = 5.0  # > scrape_timeout (2 s) + an append on a busy host; scaled on the VM
+SAMPLE_SETTLE_S = timeouts.base("sample")
 
 
 def prometheus_sample(lab: Lab, promql: str, *, timeout: float = 30,

@@ -19,10 +19,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from harness import evidence
+from harness import evidence, timeouts
 from harness.waiting import scaled
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = timeouts.base("http")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _CLOSED_UNANSWERED = (RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 

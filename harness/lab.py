@@ -130,21 +130,25 @@ class LabLifecycle:
             first = first[:limit].rsplit(" ", 1)[0] + " … (the first failure says all)"
         return f"the lab could not be started: {first}"
 
-    def should_destroy(self, passed: bool) -> bool:
+    def should_destroy(self, passed: bool, interrupted: bool = False) -> bool:
+        """A shard's lab is the shard's own: an interrupted sharded run (Ctrl-C) leaves nothing
+        behind under ``passing`` too; a failed one keeps it for debugging, as any lab."""
         if self.target is None or self.was_running:
             return False
         policy = self.config.destroy
-        return policy == "always" or (policy == "passing" and passed)
+        shard_interrupted = interrupted and self.config.shard is not None
+        return policy == "always" or (policy == "passing" and (passed or shard_interrupted))
 
-    def finish(self, passed: bool) -> bool:
+    def finish(self, passed: bool, interrupted: bool = False) -> bool:
         """Destroy or keep the lab per the policy; False when the teardown itself failed (said in
         one line: the run must not pass with a lab half taken down)."""
         if self.target is None or self._finished:
             return True
         self._finished = True
-        outcome = f"LAB_DESTROY={self.config.destroy}, run {'passed' if passed else 'failed'}"
+        how = "interrupted" if interrupted else "passed" if passed else "failed"
+        outcome = f"LAB_DESTROY={self.config.destroy}, run {how}"
         try:
-            if self.should_destroy(passed):
+            if self.should_destroy(passed, interrupted):
                 self.say(f"destroying the lab ({outcome})")
                 try:
                     self.target.down(volumes=True)

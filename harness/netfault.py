@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness import evidence
+from harness import evidence, timeouts
 from harness.engine.model import SERVICE_LABEL
 from harness.errors import LabError
 from harness.progress import CommandResult, run
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from harness.targets.base import Target
 
 NFT_TABLE = "lab_netfault"
-HOST_TIMEOUT = 60.0
+HOST_TIMEOUT = timeouts.base("fault")
 NO_NETEM = "Specified qdisc kind is unknown"
 
 

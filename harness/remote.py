@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import evidence
+from harness import evidence, timeouts
 from harness.errors import LabError
 from harness.progress import CommandResult, kill_group, run
 from harness.waiting import scaled
 
-SSH_TIMEOUT = 120.0
+SSH_TIMEOUT = timeouts.base("exec")
 CHUNK = 1 << 20
 
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness import evidence
+from harness import evidence, timeouts
 from harness.engine.model import ContainerInfo, ServiceState, health_report, is_oneoff
 from harness.errors import LabError
 from harness.waiting import NotYet, WaitTimeout, eventually
 
-WAIT_TIMEOUT = 300.0  # cold start of every service on a 2-core host
+WAIT_TIMEOUT = timeouts.base("deploy")
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness import timeouts
 from harness.engine.base import Engine
 from harness.engine.model import PROJECT_LABEL
 from harness.errors import LabError
 from harness.waiting import scaled
 
-SDK_TIMEOUT = 60.0
+SDK_TIMEOUT = timeouts.base("inspect")
 
 
 def docker_client(

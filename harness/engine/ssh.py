@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from harness import timeouts
 from harness.engine.base import Engine
 from harness.engine.model import PROJECT_LABEL
 from harness.errors import LabError
 from harness.remote import Remote, parse_image_ids
 
-INSPECT_TIMEOUT = 60.0
-ACT_TIMEOUT = 120.0
+INSPECT_TIMEOUT = timeouts.base("inspect")
+ACT_TIMEOUT = timeouts.base("exec")
 LOGS_TIMEOUT = 30.0  # one `docker logs --tail` takes about 2.5 s under QEMU TCG
 IMAGE_LIST_FORMAT = "{{.Repository}}:{{.Tag}} {{.ID}}"
 

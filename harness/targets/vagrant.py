@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import deploy, images, shipping, testinfra_ssh
+from harness import deploy, images, shipping, testinfra_ssh, timeouts
 from harness.config import LabConfig
 from harness.engine import SshEngine
 from harness.errors import LabError
@@ -44,7 +44,7 @@ DEPLOY_USER = "deploy"
 SSH_CONFIG_FILE = Path(".lab") / "vagrant" / "ssh-config"
 ENV_FILE = Path(".lab") / "vagrant" / "lab.env"
 BOX_BUILD_TIMEOUT = 3600.0
-SSH_READY_TIMEOUT = 120.0
+SSH_READY_TIMEOUT = timeouts.base("ssh")
 TUNNEL_TIMEOUT = 180.0
 VM_DIAGNOSTICS_TIMEOUT = 30.0  # one short command over the multiplexed ssh, even under QEMU TCG
 ACTION_TITLES = {

@@ -36,6 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from harness import timeouts
 from harness.errors import LabError
 from harness.progress import CommandResult, Display, run
 from harness.vm.boot import BootStalled, BootWatch, stall_after
@@ -62,7 +63,7 @@ TIMEOUTS: dict[str, float] = {
     "plugin": 120.0,
     "global-status": 120.0,
 }
-DEFAULT_TIMEOUT = 300.0
+DEFAULT_TIMEOUT = timeouts.base("vm")
 LOCK_TIMEOUT = 3600.0  # another run's `up` (or box build) may hold the lock that long under TCG
 
 # Which subcommands show their output as progress (the long ones); the others are only logged.

@@ -54,13 +54,3 @@ def live(app: Flask) -> Iterator[LiveServer]:
     server = LiveServer(app)
     yield server
     server.stop()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Show measured numbers (e.g. the collector-down latency) even without -s."""
-    from app_support import REPORT_LINES
-
-    if REPORT_LINES:
-        terminalreporter.section("taskapp measurements")
-        for line in REPORT_LINES:
-            terminalreporter.write_line(line)

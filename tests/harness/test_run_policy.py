@@ -81,6 +81,21 @@ def test_destroy_policy(policy: str, passed: bool, was_running: bool, destroyed:
     assert f"LAB_DESTROY={policy}" in out.getvalue() or was_running
 
 
+@pytest.mark.parametrize(
+    ("shard", "policy", "destroyed"),
+    [(2, "passing", True), (None, "passing", False), (2, "never", False), (None, "always", True)],
+)
+def test_an_interrupted_shard_leaves_nothing_behind(shard: int | None, policy: str, destroyed: bool) -> None:
+    """Ctrl-C of a sharded run: each shard's lab is its own and goes (unless LAB_DESTROY=never); an
+    unsharded lab interrupted under ``passing`` is kept, as a failed one is."""
+    config = LabConfig(destroy=policy)
+    life = LabLifecycle(config.for_shard(shard) if shard else config, out=io.StringIO())
+    target = RecordingTarget(False)
+    life.target, life.was_running = target, False
+    life.finish(passed=False, interrupted=True)
+    assert ("down volumes=True" in target.calls) is destroyed
+
+
 def test_an_interrupted_running_check_never_destroys(monkeypatch: pytest.MonkeyPatch) -> None:
     class Interrupted(RecordingTarget):
         def is_running(self) -> bool:
