@@ -6,7 +6,12 @@ in the store after it took the data in.
 - logs: every request's "Incoming request" and "Request completed" records by trace id;
 - metrics: the app's request counter as Prometheus has it, against the requests sent;
 - the hops: :func:`harness.pipeline.movement` over the run's snapshots (before, right before each
-  fault, after the pipeline settled).
+  fault, after the pipeline settled). The first and the last are consistent snapshots (the
+  collector read before and after each store's count), so each hop is compared within one window:
+  what the collector certainly sent inside the store's window must all be in the store's count
+  (short of it: lost, never a race); what it may have sent there is the most the store can count
+  (beyond it: a retried batch stored twice); the difference was in flight while the counters were
+  read.
 
 The stores are asked until everything is found, or until nothing has arrived for a while with the
 collector's queues empty, or until the settle timeout — so data the collector is still retrying
@@ -23,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness import evidence, pipeline
+from harness import evidence, pipeline, timeouts
 from harness.errors import LabError
 from harness.expect import SERVICE, server_span, sql_descendant
 from harness.load import ROUTE, Action, Burst, LoadRun
@@ -33,6 +38,7 @@ from harness.pipeline import (
     APP_REQUESTS,
     COLLECTOR_RESTARTED,
     ENQUEUE_FAILED,
+    IN_FLIGHT,
     LIMITER_REFUSED,
     PROMETHEUS_REQUESTS,
     QUEUE_SIZE,
@@ -40,8 +46,10 @@ from harness.pipeline import (
     REFUSED,
     SEND_FAILED,
     SENT,
+    SETTLED,
     STORE_RECEIVED,
     STORE_RESTARTED,
+    WIDE,
 )
 from harness.signals.model import Trace
 from harness.waiting import scaled
@@ -53,11 +61,13 @@ LOG_TEXTS = ("Incoming request", "Request completed")
 # A bound on waiting after the run, not on the collector: its retries (max_elapsed_time 300 s)
 # go on after it, so what is still queued then reads as missing, with the queue size in the table.
 # The scenarios' faults end before the run does, and a queue drains within seconds of its store's return.
-SETTLE_TIMEOUT_S = 150.0
+SETTLE_TIMEOUT_S = timeouts.base("settle")
 QUIET_S = 20.0  # nothing new for this long with empty queues: what is missing is lost
 POLL_S = 2.0
 LOOKUP_WORKERS = 4
-SCRAPE_S = 5.0  # two of Prometheus' 2 s scrapes and a margin: the trace store's counter is read there
+# A mark in Accounting.hops: the last snapshot's store count may predate the collector's read (no
+# Prometheus scrape of the store after it in time), so a shortfall there is not a proven loss.
+STORE_READ_EARLY = "store.read_early"
 
 
 def check_trace(trace: Trace | None) -> str | None:
@@ -104,9 +114,90 @@ class Accounting:
     spans_per_trace: float
     settled_after_s: float
     problems: list[str] = field(default_factory=list)
+    # the hops over the wider windows the consistent snapshots allow; empty: the same as hops.
+    # wide: all the collector may have counted while each store counted (movement(bound="wide"));
+    # settled: up to the collector's read after it had handed on what it accepted ("settled")
+    wide: dict[str, dict[str, float]] = field(default_factory=dict)
+    settled: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def account(self, signal: str) -> Account:
         return {"traces": self.traces, "logs": self.logs, "metrics": self.metrics}[signal]
+
+    # ------------------------------------------------------------------------- collector → store
+    def widest(self, signal: str, hop: str) -> float | None:
+        """What counter ``hop`` moved at most from the run's first counters to its last (``hops``
+        holds the least): the settled window, which holds the others."""
+        for bounds in (self.settled, self.wide):
+            if hop in bounds.get(signal, {}):
+                return bounds[signal][hop]
+        return self.hops[signal].get(hop)
+
+    def sent_at_most(self, signal: str) -> float | None:
+        """All the collector may have sent while the store counted (the wide window)."""
+        return self.wide.get(signal, {}).get(SENT, self.hops[signal].get(SENT))
+
+    def failed(self, signal: str) -> float:
+        """Items that failed after the retries or found the sending queue full (widest window)."""
+        return sum(self.widest(signal, hop) or 0.0 for hop in (SEND_FAILED, ENQUEUE_FAILED))
+
+    def in_flight_at_read(self, signal: str) -> float:
+        """Items the collector counted as sent while the first or last counters were being read: the
+        store's count may hold them or not, so they are neither found nor lost by the counters."""
+        narrow, wide = self.hops[signal].get(SENT), self.sent_at_most(signal)
+        return max(wide - narrow, 0.0) if narrow is not None and wide is not None else 0.0
+
+    def retried(self, signal: str) -> float:
+        """Items the store counted beyond all the collector may have sent in its window: a batch the
+        store took in although the collector saw it fail, sent again and stored twice. (The
+        collector's ``sent`` counts a request once, after its last retry, so it never counts twice.)"""
+        h = self.hops[signal]
+        received, wide = h.get(STORE_RECEIVED), self.sent_at_most(signal)
+        if received is None or wide is None or h.get(STORE_RESTARTED):
+            return 0.0
+        return max(received - wide, 0.0)
+
+    def lost_to_store(self, signal: str) -> float:
+        """Items the collector certainly sent inside the store's window and the store did not count:
+        lost between the two. The window's counters are one consistent snapshot per hop, so this is
+        no race; what was in flight at a read is outside it."""
+        h = self.hops[signal]
+        sent, received = h.get(SENT), h.get(STORE_RECEIVED)
+        if sent is None or received is None or h.get(STORE_RESTARTED):
+            return 0.0
+        return max(sent - received, 0.0)
+
+    def lost_inside(self, signal: str) -> float:
+        """Items the collector certainly accepted and neither sent, failed nor found its queue full for,
+        though the run's end left nothing queued or in flight (less ~2 s of traffic across a restart of
+        the collector, whose counters then miss what moved between the last look and the stop)."""
+        h = self.hops[signal]
+        accepted, sent = h.get(ACCEPTED), self.widest(signal, SENT)
+        if accepted is None or sent is None or h.get(QUEUE_SIZE) or h.get(IN_FLIGHT):
+            return 0.0
+        handed_on = sent + self.failed(signal)
+        slack = 2 * accepted / max(self.run.ended_at - self.run.started_at, 1.0) \
+            if h.get(COLLECTOR_RESTARTED) else 0.0
+        return max(accepted - handed_on - slack, 0.0)
+
+    def store_hop(self, signal: str) -> str | None:
+        """The collector → store comparison in one sentence, None when either was not read."""
+        h = self.hops[signal]
+        noun = pipeline.NOUNS[signal]
+        sent, received, wide = h.get(SENT), h.get(STORE_RECEIVED), self.sent_at_most(signal)
+        if sent is None or received is None or wide is None:
+            return None
+        text = (f"{signal}, collector → store: sent {sent:.0f} {noun} inside the store's window "
+                f"(in flight at read: {self.in_flight_at_read(signal):.0f}, so at most {wide:.0f}); "
+                f"the store counted {received:.0f}")
+        if h.get(STORE_RESTARTED):
+            return text + " (it restarted: its count is not comparable)"
+        lost = self.lost_to_store(signal)
+        if lost:
+            text += f": {lost:.0f} lost between the collector and the store"
+            if h.get(STORE_READ_EARLY):
+                text += " (or not yet counted: its count predates the collector's read)"
+            return text
+        return text + f": nothing lost; retried: {self.retried(signal):.0f} (stored twice)"
 
     # ------------------------------------------------------------------------------- where it went
     def expected_items(self, signal: str) -> float | None:
@@ -144,20 +235,17 @@ class Accounting:
         if accepted is not None and expected is not None and _short_of(accepted + refused, expected):
             places.append(f"app → collector: the collector took in {accepted:.0f} of ~{expected:.0f} {noun}"
                           " (the app's SDK could not deliver the rest)")
-        sent, failed, full = h.get(SENT), h.get(SEND_FAILED, 0.0), h.get(ENQUEUE_FAILED, 0.0)
-        # Across a collector restart the pieces miss what moved between the last look and the stop:
-        # about two seconds of traffic.
-        slack = 2 * (accepted or 0.0) / max(self.run.ended_at - self.run.started_at, 1.0) \
-            if h.get(COLLECTOR_RESTARTED) else 0.0
-        if (accepted is not None and sent is not None and not h.get(QUEUE_SIZE)
-                and _short_of(sent + failed + full + slack, accepted)):
-            places.append(f"inside the collector: it accepted {accepted:.0f} {noun} and sent {sent:.0f}")
+        sent = h.get(SENT)
+        failed, full = self.widest(signal, SEND_FAILED) or 0.0, self.widest(signal, ENQUEUE_FAILED) or 0.0
+        if self.lost_inside(signal):
+            places.append(f"inside the collector: it accepted {accepted:.0f} {noun} and sent "
+                          f"{self.widest(signal, SENT):.0f}")
         if failed or full:
             places.append(f"collector → store: {failed:.0f} {noun} failed after the retries, "
                           f"{full:.0f} found the sending queue full")
         received = h.get(STORE_RECEIVED)
         store_restarted = bool(h.get(STORE_RESTARTED))
-        if sent is not None and received is not None and not store_restarted and _short_of(received, sent):
+        if self.lost_to_store(signal):
             places.append(f"collector → store: the store counted {received:.0f} of the {sent:.0f} "
                           f"{noun} sent")
         found_items = self.spans_found if signal == "traces" else account.found
@@ -189,9 +277,10 @@ class Accounting:
                 "view": "hop counters" + (" (probes too)" if signal == "logs" else ""),
                 "sent": round(items) if items is not None else None,
                 "accepted": h.get(ACCEPTED), "refused": h.get(REFUSED, 0) + h.get(RECEIVER_FAILED, 0),
-                "sent_to_store": h.get(SENT), "send_failed": h.get(SEND_FAILED),
-                "queue_full": h.get(ENQUEUE_FAILED), "queue_left": h.get(QUEUE_SIZE),
-                "store_received": h.get(STORE_RECEIVED),
+                "sent_to_store": h.get(SENT), "in_flight": self.in_flight_at_read(signal),
+                "send_failed": self.widest(signal, SEND_FAILED),
+                "queue_full": self.widest(signal, ENQUEUE_FAILED), "queue_left": h.get(QUEUE_SIZE),
+                "store_received": h.get(STORE_RECEIVED), "retried": self.retried(signal),
                 "found": self.spans_found if signal == "traces" else self.logs.found,
             })
         m = self.hops["metrics"]
@@ -207,8 +296,10 @@ class Accounting:
         columns = [("signal", "signal"), ("unit", "unit"), ("view", "seen as"), ("sent", "sent"),
                    ("app", "app"),
                    ("accepted", "collector accepted"), ("refused", "refused"), ("sent_to_store", "sent on"),
-                   ("send_failed", "send failed"), ("queue_full", "queue full"), ("queue_left", "queued"),
-                   ("store_received", "store/Prometheus got"), ("found", "found"), ("lost", "lost")]
+                   ("in_flight", "in flight at read"), ("send_failed", "send failed"),
+                   ("queue_full", "queue full"), ("queue_left", "queued"),
+                   ("store_received", "store/Prometheus got"), ("retried", "retried"), ("found", "found"),
+                   ("lost", "lost")]
         cells = [[title for _, title in columns]]
         for row in self.rows():
             cells.append([_n(row.get(key)) if key not in ("signal", "unit", "view") else str(row[key])
@@ -220,8 +311,12 @@ class Accounting:
         lines.append("")
         for signal in ("traces", "logs", "metrics"):
             lines.append(f"{signal}: {self.placement(signal)}")
+        lines.extend(line for line in (self.store_hop("traces"), self.store_hop("logs")) if line)
         lines.append(f"(collector log records include the lab's probes and scrapes; a trace is found when it "
-                     f"has its server span and SQL span; settled after {self.settled_after_s:.0f} s)")
+                     f"has its server span and SQL span; settled after {self.settled_after_s:.0f} s; the "
+                     "first and last counters are read collector, store, collector: \"sent on\" is what "
+                     "the collector certainly sent while the store counted, \"in flight at read\" what it "
+                     "sent while they were read, \"retried\" what the store counted twice)")
         return "\n".join(lines)
 
     def attach(self) -> None:
@@ -333,18 +428,22 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
                  *(moved["traces"].get(k, 0.0) for k in (ACCEPTED, SENT, STORE_RECEIVED)))
         if seen != last_seen:
             last_seen, last_progress = seen, time.monotonic()
-        queued = sum(moved[s].get(QUEUE_SIZE, 0.0) for s in ("traces", "logs"))
+        # a batch in retry backoff is in flight, not necessarily queued
+        queued = sum(moved[s].get(QUEUE_SIZE, 0.0) + moved[s].get(IN_FLIGHT, 0.0) for s in ("traces", "logs"))
         quiet_for = time.monotonic() - last_progress
         if complete or (not queued and quiet_for >= scaled(quiet)) or time.monotonic() >= deadline:
             break
         time.sleep(POLL_S)
-    since_last = time.monotonic() - last_progress
-    if since_last < scaled(SCRAPE_S):
-        # the trace store's own counter comes through Prometheus: let it scrape what just arrived
-        time.sleep(scaled(SCRAPE_S) - since_last)
-        now_snapshot = pipeline.snapshot(lab)
-        moved = pipeline.movement([*run.snapshots, now_snapshot])
-    hops = moved
+    # the window closes on a consistent snapshot: each store counted after the collector's read (a
+    # Prometheus scrape after it, VictoriaLogs' once-a-second /metrics refreshed after it)
+    now_snapshot = pipeline.snapshot(lab, consistent=True)
+    snapshots = [*run.snapshots, now_snapshot]
+    hops = pipeline.movement(snapshots)
+    wide = pipeline.movement(snapshots, bound=WIDE)
+    settled = pipeline.movement(snapshots, bound=SETTLED)
+    for signal in ("traces", "logs"):
+        if now_snapshot.store_settled(signal) is False:
+            hops[signal][STORE_READ_EARLY] = 1.0
     counts = list(lookups.span_counts.values())
     complete_counts = [lookups.span_counts[i] for i, lack in lookups.traces.items()
                        if lack is None and i in lookups.span_counts]
@@ -359,7 +458,7 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     if len(set(complete_counts)) > 1:
         problems.append(f"traces have different span counts: {dict(Counter(complete_counts))}")
     result = Accounting(run, traces, logs, metrics, hops, sum(counts), per_trace,
-                        time.monotonic() - started, problems)
+                        time.monotonic() - started, problems, wide, settled)
     result.attach()
     return result
 
@@ -391,11 +490,12 @@ def assert_missing_at_most(accounting: Accounting, signal: str, pct: float) -> N
 
 
 def assert_collector_clean(accounting: Accounting, signals: Sequence[str] = ("traces", "logs")) -> None:
-    """The collector refused nothing, failed nothing, dropped nothing for a full queue."""
+    """The collector refused nothing, failed nothing, dropped nothing for a full queue — over the
+    widest window (a failure counted while the last counters were read is the run's too)."""
     counters = {REFUSED: "refused", RECEIVER_FAILED: "failed on receipt", LIMITER_REFUSED: "refused by the "
                 "memory_limiter", SEND_FAILED: "failed to send", ENQUEUE_FAILED: "found the queue full"}
-    bad = [f"{signal}: {accounting.hops[signal][key]:.0f} {pipeline.NOUNS[signal]} {what}"
-           for signal in signals for key, what in counters.items() if accounting.hops[signal].get(key)]
+    bad = [f"{signal}: {accounting.widest(signal, key):.0f} {pipeline.NOUNS[signal]} {what}"
+           for signal in signals for key, what in counters.items() if accounting.widest(signal, key)]
     if bad:
         raise AssertionError("the collector reports " + "; ".join(bad) + "\n" + accounting.table())
 
@@ -404,23 +504,29 @@ def assert_lost_only_before_collector(accounting: Accounting, signal: str, *, at
     """Nothing the collector accepted is lost — it failed nothing, dropped nothing for a full queue,
     sent on what it accepted and the store counted what it sent — and no more than ``at_most`` of the
     signal's items never reached it (the app SDK's buffer). What is missing then was lost before the
-    collector (never sent, or refused at receipt)."""
+    collector (never sent, or refused at receipt).
+
+    Each hop is compared within one window of consistent counters (:class:`Accounting`), with no
+    tolerance: what was in flight while the counters were read is outside the comparison, a batch
+    the store counted twice is said as retried, and any shortfall left is a loss."""
     h = accounting.hops[signal]
     noun = pipeline.NOUNS[signal]
     table = accounting.table()
     accepted, sent, received = h.get(ACCEPTED), h.get(SENT), h.get(STORE_RECEIVED)
-    failed = h.get(SEND_FAILED, 0.0) + h.get(ENQUEUE_FAILED, 0.0)
+    failed = accounting.failed(signal)
     if failed:
         raise AssertionError(f"the collector lost {failed:.0f} {noun} it had accepted\n{table}")
-    slack = 2 * (accepted or 0.0) / max(accounting.run.ended_at - accounting.run.started_at, 1.0) \
-        if h.get(COLLECTOR_RESTARTED) else 0.0  # a restart leaves ~2 s of traffic uncounted
-    queued = h.get(QUEUE_SIZE)
-    if accepted is not None and sent is not None and not queued and _short_of(sent + slack, accepted):
-        raise AssertionError(f"the collector accepted {accepted:.0f} {noun} but sent {sent:.0f}\n{table}")
-    store_restarted = h.get(STORE_RESTARTED)
-    if sent is not None and received is not None and not store_restarted and _short_of(received, sent):
-        raise AssertionError(f"the collector sent {sent:.0f} {noun}, the store counted {received:.0f}\n"
-                             f"{table}")
+    if accounting.lost_inside(signal):
+        raise AssertionError(f"the collector accepted {accepted:.0f} {noun} but sent "
+                             f"{accounting.widest(signal, SENT):.0f}\n{table}")
+    lost = accounting.lost_to_store(signal)
+    if lost:
+        early = (" — its count may predate the collector's read (no scrape of it after that read): "
+                 "unverified, not proven lost" if h.get(STORE_READ_EARLY) else "")
+        raise AssertionError(
+            f"the collector sent {sent:.0f} {noun}, the store counted {received:.0f}: {lost:.0f} lost "
+            f"between the collector and the store (in flight at read, outside this count: "
+            f"{accounting.in_flight_at_read(signal):.0f}){early}\n{table}")
     expected = accounting.expected_items(signal)
     never = max((expected or 0.0) - (accepted or 0.0), 0.0)
     if never > at_most:

@@ -167,7 +167,8 @@ class Traffic:
     def start(self) -> Traffic:
         if self._thread is not None:
             raise LabError("this traffic has already been started")
-        self._before = pipeline.snapshot(self.lab)
+        # the window opens on a consistent snapshot (the collector read after the stores' counts too)
+        self._before = pipeline.snapshot(self.lab, consistent=True)
         self._started_at = time.time()
         self._thread = threading.Thread(target=self._drive, name="lab-load", daemon=True)
         self._thread.start()

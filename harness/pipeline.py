@@ -13,6 +13,21 @@ Sources, each read directly where the lab publishes it and from Prometheus other
 - the stores: VictoriaLogs' ``/metrics`` on its query port; Jaeger, Tempo and Loki through
   Prometheus (their metrics ports are not published).
 
+Two counters of one hop are never read at the same moment, and the lab never stops logging (its
+probes and Prometheus' scrapes of the backend log two records each), so a plain snapshot can catch
+a batch after the collector counted it and before the store's counter shows it — VictoriaLogs
+serves ``/metrics`` from a cache it refreshes at most once a second, so its count is up to a second
+old when read. A run's first and last snapshots are therefore taken with ``consistent=True``: the
+collector is read, then each store's count as it stood at a moment after that read (a new
+VictoriaLogs page, :data:`COUNTER_LAG_S`; a Prometheus scrape taken after it), then the collector
+again right after it (:attr:`PipelineSnapshot.collector_after`), and once more when its batch
+processor has handed on what the first read counted (:attr:`PipelineSnapshot.collector_settled`).
+:func:`movement` with ``bound="narrow"`` counts what certainly moved inside the store's window (the
+store must have it all), ``bound="wide"`` what may have moved (the store can have no more, unless
+it stored a retried batch twice); what lies between was in flight while the counters were read.
+``bound="settled"`` is the collector's own window: what it accepted by its first read it has sent,
+failed, queued or holds in flight by the settled one.
+
 Counters reset when a process restarts: :meth:`PipelineSnapshot.diff` sees the restart (process
 start time) and counts the later value alone, so a movement is never negative; the part counted
 between the earlier snapshot and the restart is then unknown — take a snapshot right before a
@@ -24,6 +39,7 @@ said in :attr:`PipelineSnapshot.problems`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -32,19 +48,32 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from harness import evidence
+from harness import evidence, timeouts
 from harness.errors import LabError
 from harness.http import session
 from harness.signals.prometheus import PrometheusClient
-from harness.waiting import scaled
+from harness.waiting import NotYet, WaitTimeout, eventually, scaled
 
 if TYPE_CHECKING:
     from harness.lab import Lab
 
 SIGNALS = ("traces", "logs", "metrics")
-READ_TIMEOUT = 4.0  # seconds per read (scaled): explain() runs inside a failing step
+READ_TIMEOUT = timeouts.base("read")
 PROMETHEUS_LOOKBACK = "3m"  # how far back the last scrape of a stopped collector is looked for
 RESTART_TOLERANCE_S = 5.0  # two start times further apart than this (scaled) are two processes
+# How old a store's own counter may be when it is read (a property of the store, not scaled):
+# VictoriaLogs (VictoriaMetrics' lib/appmetrics) makes its /metrics page anew at most once a second,
+# when asked; the others render it when asked.
+COUNTER_LAG_S: Mapping[str, float] = {"victorialogs": 1.0}
+# From the collector's receiver to its exporter's counters: the batch processor's 500 ms timeout and
+# one export, with a margin (scaled).
+DELIVERY_S = 1.0
+ANSWER_S = 0.2  # a store's answer to an export reaching the collector's counters (scaled)
+CHANGE_WAIT_S = 1.0  # beyond a cached page's lag, for the page to change (scaled)
+PAGE_POLL_S = 0.05  # how often a cached page is read while waiting for it to change
+SCRAPE_WAIT_S = 10.0  # for a Prometheus scrape of a store after the collector's read (scaled; 2 s interval)
+NARROW, WIDE, SETTLED = "narrow", "wide", "settled"  # movement(bound=...)
+DIRECT_SOURCE = "the collector's metrics port"
 
 # The app's endpoints that are neither traced nor part of a user's traffic.
 PROBE_ENDPOINTS = frozenset({"metrics", "ready", "health"})
@@ -61,12 +90,13 @@ SEND_FAILED = "collector.send_failed"
 ENQUEUE_FAILED = "collector.enqueue_failed"
 QUEUE_SIZE = "collector.queue_size"
 QUEUE_CAPACITY = "collector.queue_capacity"
+IN_FLIGHT = "collector.in_flight"  # export requests being sent or waiting to be retried
 COLLECTOR_RESTARTED = "collector.restarted"
 APP_RESTARTED = "app.restarted"
 STORE_RECEIVED = "store.received"
 STORE_RESTARTED = "store.restarted"  # its counter went down: it restarted, what it counted before is not in
 PROMETHEUS_REQUESTS = "prometheus.requests"
-GAUGES = frozenset({QUEUE_SIZE, QUEUE_CAPACITY})
+GAUGES = frozenset({QUEUE_SIZE, QUEUE_CAPACITY, IN_FLIGHT})
 
 # The Collector's item names per signal (otelcol_receiver_accepted_<item>, …) and how a person says them.
 ITEMS = {"traces": "spans", "logs": "log_records"}
@@ -149,6 +179,7 @@ class ExporterView:
     enqueue_failed: float = 0.0
     queue_size: float | None = None  # in the queue's own unit (requests by default)
     queue_capacity: float | None = None
+    in_flight: float | None = None  # requests being sent or in retry backoff
 
     @property
     def destination(self) -> str:
@@ -167,6 +198,7 @@ class CollectorView:
     failed: Mapping[str, float] = field(default_factory=dict)
     limiter_refused: Mapping[str, float] = field(default_factory=dict)
     exporters: Mapping[str, tuple[ExporterView, ...]] = field(default_factory=dict)  # signal -> exporters
+    read_at: float | None = None  # when its counters stood as read (the answer, or the scrape)
 
     @classmethod
     def from_samples(cls, samples: list[Sample], source: str, now: float) -> CollectorView:
@@ -191,7 +223,9 @@ class CollectorView:
             if refused_by_limiter is not None:
                 limiter[signal] = refused_by_limiter
             exporters[signal] = tuple(_exporters(samples, signal, item))
-        return cls(source, started, accepted, refused, failed, limiter, exporters)
+        scraped = [s.at for s in samples if s.at is not None]
+        return cls(source, started, accepted, refused, failed, limiter, exporters,
+                   read_at=max(scraped) if scraped else now)
 
 
 def _exporters(samples: list[Sample], signal: str, item: str) -> Iterable[ExporterView]:
@@ -207,6 +241,7 @@ def _exporters(samples: list[Sample], signal: str, item: str) -> Iterable[Export
             enqueue_failed=total(samples, f"otelcol_exporter_enqueue_failed_{item}", exporter=name) or 0.0,
             queue_size=total(samples, "otelcol_exporter_queue_size", exporter=name, data_type=signal),
             queue_capacity=total(samples, "otelcol_exporter_queue_capacity", exporter=name, data_type=signal),
+            in_flight=total(samples, "otelcol_exporter_in_flight_requests", exporter=name, data_type=signal),
         )
 
 
@@ -242,6 +277,7 @@ class StoreView:
     received: float
     unit: str  # "spans", "log records"
     source: str
+    at: float | None = None  # the earliest moment the count may stand for (its lag or scrape taken off)
 
 
 @dataclass(frozen=True)
@@ -256,6 +292,12 @@ class PipelineSnapshot:
     store: Mapping[str, StoreView] = field(default_factory=dict)  # signal -> store
     prometheus_requests: float | None = None  # the app's request counter as Prometheus has it
     problems: tuple[str, ...] = ()
+    # consistent=True: signal -> the collector read again right after that signal's store counted
+    # (at a moment after ``collector``): the store's count lies between the two reads
+    collector_after: Mapping[str, CollectorView] = field(default_factory=dict)
+    # consistent=True: the collector read DELIVERY_S or more after ``collector``, when what that read
+    # counted as accepted has been handed on (sent, failed) or is queued or in flight
+    collector_settled: CollectorView | None = None
 
     def hops(self) -> dict[str, dict[str, float]]:
         """Signal -> hop -> the value counted so far (only the hops that could be read)."""
@@ -281,10 +323,13 @@ class PipelineSnapshot:
                     hop[ENQUEUE_FAILED] = sum(e.enqueue_failed for e in exporters)
                     sizes = [e.queue_size for e in exporters if e.queue_size is not None]
                     capacities = [e.queue_capacity for e in exporters if e.queue_capacity is not None]
+                    in_flight = [e.in_flight for e in exporters if e.in_flight is not None]
                     if sizes:
                         hop[QUEUE_SIZE] = sum(sizes)
                     if capacities:
                         hop[QUEUE_CAPACITY] = sum(capacities)
+                    if in_flight:
+                        hop[IN_FLIGHT] = sum(in_flight)
         for signal, view in self.store.items():
             out[signal][STORE_RECEIVED] = view.received
         return out
@@ -311,6 +356,28 @@ class PipelineSnapshot:
     def value(self, signal: str, hop: str) -> float | None:
         """What counter ``hop`` had counted: read, 0 if not born yet, None if unread."""
         return self.counted[signal].get(hop)
+
+    def reading(self, which: str, signal: str) -> PipelineSnapshot:
+        """This snapshot as a plain one, with the collector as read ``"first"``, ``"last"`` (right
+        after ``signal``'s store counted) or ``"settled"`` (:data:`DELIVERY_S` after the first); a
+        read it lacks is the nearest earlier one."""
+        if which not in ("first", "last", "settled"):
+            raise ValueError(f"which must be 'first', 'last' or 'settled', not {which!r}")
+        chosen = self.collector
+        if which in ("last", "settled"):
+            chosen = self.collector_after.get(signal) or chosen
+        if which == "settled":
+            chosen = self.collector_settled or chosen
+        return dataclasses.replace(self, collector=chosen, collector_after={}, collector_settled=None)
+
+    def store_settled(self, signal: str) -> bool | None:
+        """Whether the store's count of ``signal`` stands for a moment after the collector's first
+        read (then it holds everything the collector had counted as sent by then); None when
+        either was not read or not timed."""
+        store, collector = self.store.get(signal), self.collector
+        if store is None or store.at is None or collector is None or collector.read_at is None:
+            return None
+        return store.at >= collector.read_at
 
     def diff(self, other: PipelineSnapshot) -> dict[str, dict[str, float]]:
         """Signal -> hop -> how much it moved from the earlier of the two snapshots to the later
@@ -355,19 +422,37 @@ def _counter_moved(earlier: PipelineSnapshot, later: PipelineSnapshot, signal: s
     return value if restarted or delta < 0 else delta
 
 
-def movement(snapshots: Iterable[PipelineSnapshot]) -> dict[str, dict[str, float]]:
+def movement(snapshots: Iterable[PipelineSnapshot], *, bound: str = NARROW) -> dict[str, dict[str, float]]:
     """The movement over a run taken as consecutive snapshots (before, right before each restart,
     after): counters add up piece by piece (so a restart costs only what was counted between the
     snapshot before it and the restart), each from the last snapshot that could read it (a read
     that failed once — a scrape that timed out, a port that did not answer in time — costs nothing);
-    gauges are the last value, restart flags are kept."""
-    ordered = sorted(snapshots, key=lambda s: s.taken_at)
+    gauges are the last value read, restart flags are kept.
+
+    Where the first and last snapshots read the collector more than once (``consistent=True``),
+    ``bound`` says which reads count: ``"narrow"`` the read right after the store's at the first and
+    the first read of the last (what the collector certainly counted inside the store's window),
+    ``"wide"`` the first read of the first and the one after the store's at the last (all it may
+    have counted in it), ``"settled"`` the first and the settled read (all it had handed on of
+    what it had accepted)."""
+    readings = {NARROW: ("last", "first"), WIDE: ("first", "last"), SETTLED: ("first", "settled")}
+    if bound not in readings:
+        raise ValueError(f"bound must be one of {', '.join(readings)}, not {bound!r}")
+    by_time = sorted(snapshots, key=lambda s: s.taken_at)
+    opening, closing = readings[bound]
     out: dict[str, dict[str, float]] = {s: {} for s in SIGNALS}
     for signal in SIGNALS:
         into = out[signal]
+        ordered = by_time
+        if len(by_time) >= 2:
+            ordered = [by_time[0].reading(opening, signal), *by_time[1:-1],
+                       by_time[-1].reading(closing, signal)]
         for earlier, later in itertools.pairwise(ordered):
             for hop, value in _marks(earlier, later, signal).items():
                 into[hop] = value if hop in GAUGES else max(into.get(hop, 0.0), value)
+        if len(by_time) >= 2:  # the gauges as last read
+            last = by_time[-1].reading("settled", signal).hops()[signal]
+            into.update({hop: v for hop, v in last.items() if hop in GAUGES})
         for hop in sorted({hop for snap in ordered for hop in snap.hops()[signal] if hop not in GAUGES}):
             readable = [snap for snap in ordered if snap.value(signal, hop) is not None]
             for earlier, later in itertools.pairwise(readable):
@@ -421,16 +506,20 @@ class _Reader:
         self.problems.append(f"app counters from Prometheus' last scrape ({url}: {direct})")
         return AppView.from_samples(samples, "Prometheus (last scrape of the backend)")
 
-    def collector(self) -> CollectorView | None:
+    def collector(self, *, direct_only: bool = False) -> CollectorView | None:
         url = getattr(self.lab.endpoints, "collector_metrics", None)
         direct = "no collector_metrics endpoint"
         if url:
             try:
                 samples = parse_exposition(self.text(f"{url}/metrics"))
                 # its uptime as of the answer (a slow host answers seconds after the reader began)
-                return CollectorView.from_samples(samples, "the collector's metrics port", time.time())
+                return CollectorView.from_samples(samples, DIRECT_SOURCE, time.time())
             except (OSError, LabError, ValueError) as exc:
                 direct = f"{url}/metrics: {_short(exc)}"
+        if direct_only:
+            self.problems.append(f"the collector's second read failed ({direct}): what was in flight "
+                                 "while the counters were read is unknown")
+            return None
         try:
             samples = self.from_prometheus(COLLECTOR_SELECTOR)
         except (OSError, LabError) as exc:
@@ -445,26 +534,106 @@ class _Reader:
         self.problems.append(f"collector counters from Prometheus' last scrape, {when} ({direct})")
         return CollectorView.from_samples(samples, f"Prometheus (last scrape {when})", self.now)
 
-    def store(self, name: str) -> StoreView | None:
+    def store(self, name: str, *, after: float | None = None) -> StoreView | None:
+        """The store's own ingest count; with ``after``, one that stands for a moment after it
+        (read once its lag has passed, or from a Prometheus scrape taken after it)."""
         job, counter, unit = STORE_COUNTERS[name]
+        lag = COUNTER_LAG_S.get(name, 0.0)
         if name == "victorialogs":
             url = f"{self.lab.endpoints.logs}/metrics"
             try:
-                value = total(parse_exposition(self.text(url)), counter)
+                page, at = self._cached_page(url, lag, after)
+                value = total(parse_exposition(page), counter)
                 if value is not None:
-                    return StoreView(name, value, unit, f"{name} /metrics")
+                    return StoreView(name, value, unit, f"{name} /metrics", at=at)
             except (OSError, LabError, ValueError) as exc:
                 self.problems.append(f"{name} /metrics unreadable ({_short(exc)}); trying Prometheus")
+        selector = f'{{job="{job}",__name__=~"{counter}(_total)?"}}'
         try:
-            selector = f'{{job="{job}",__name__=~"{counter}(_total)?"}}'
-            samples = self.prometheus.query(f"sum(last_over_time({selector}[{PROMETHEUS_LOOKBACK}]))")
+            view = self._scraped_store(name, selector, unit, lag, after)
         except (OSError, LabError) as exc:
             self.problems.append(f"{name}'s ingest counter unreadable through Prometheus: {_short(exc)}")
             return None
-        if not samples:
+        if view is None:
             self.problems.append(counter_not_born(name, counter))
+        return view
+
+    def _cached_page(self, url: str, lag: float, after: float | None) -> tuple[str, float]:
+        """A metrics page served from a cache up to ``lag`` old, and the earliest moment it may stand
+        for. With ``after``: read until the page changes — the new one was made after the previous
+        read began, so it stands for a moment after ``after`` and close to it; a page that does not
+        change is read once its lag has passed since ``after``."""
+        began = time.time()
+        page = self.text(url)
+        if after is None or lag <= 0:
+            return page, began - lag
+        turned = self._turn(url, page, began, lag)
+        if turned is not None:
+            return turned
+        time.sleep(max(after + lag - time.time(), 0.0))
+        began = time.time()
+        return self.text(url), began - lag
+
+    def _turn(self, url: str, page: str, began: float, lag: float) -> tuple[str, float] | None:
+        """Reads ``url`` (whose ``page`` was read from ``began``) until it answers another page: that
+        one and when the read before it began (the new page was made after that); None when it does
+        not change within its lag and :data:`CHANGE_WAIT_S`."""
+        state = {"began": began}
+
+        def changed() -> tuple[str, float]:
+            previous, state["began"] = state["began"], time.time()
+            newer = self.text(url)
+            if newer == page:
+                raise NotYet(f"{url} unchanged since {time.time() - previous:.2f} s ago")
+            return newer, previous
+
+        try:
+            return eventually(changed, timeout=lag + CHANGE_WAIT_S, interval=PAGE_POLL_S,
+                              describe=f"a new {url} page")
+        except WaitTimeout:
             return None
-        return StoreView(name, float(samples[0]["value"]), unit, "Prometheus (last scrape)")
+
+    def next_page(self, name: str) -> float | None:
+        """When the store's cached metrics page may next be made anew (its last change seen, plus its
+        lag), so that the collector can be read just before it; None for a store read otherwise."""
+        lag = COUNTER_LAG_S.get(name, 0.0)
+        if name != "victorialogs" or lag <= 0:
+            return None
+        url = f"{self.lab.endpoints.logs}/metrics"
+        try:
+            began = time.time()
+            turned = self._turn(url, self.text(url), began, lag)
+        except (OSError, LabError):
+            return None  # said when the count is read
+        return turned[1] + lag if turned is not None else None
+
+    def _scraped_store(self, name: str, selector: str, unit: str, lag: float,
+                       after: float | None) -> StoreView | None:
+        """The store's count from Prometheus' last scrape of it (each series' last value, the scrape's
+        time less the store's lag); with ``after``, waits for a scrape that stands for a later moment."""
+
+        def read(not_before: float | None) -> StoreView | None:
+            samples = [s for s in self.from_prometheus(selector) if s.at is not None]
+            if not samples:
+                return None
+            last = max(s.at or 0.0 for s in samples)
+            current = [s for s in samples if (s.at or 0.0) >= last - 1.0]  # the last scrape's series
+            at = min(s.at or 0.0 for s in current) - lag
+            if not_before is not None and at < not_before:
+                raise NotYet(f"Prometheus' last scrape of {name} stands for {at - not_before:+.1f} s from "
+                             "the collector's read")
+            return StoreView(name, sum(s.value for s in current), unit, "Prometheus (last scrape)", at=at)
+
+        view = read(None)  # an unreadable Prometheus is said by the caller, not waited for
+        if after is None or view is None or view.at is None or view.at >= after:
+            return view
+        try:
+            return eventually(lambda: read(after), timeout=SCRAPE_WAIT_S, interval=0.5,
+                              describe=f"a scrape of {name} after the collector's read")
+        except WaitTimeout as exc:
+            self.problems.append(f"{name}'s counter: no scrape after the collector's read within "
+                                 f"{exc.timeout:.0f} s (it may lack what was sent last)")
+            return view
 
     def prometheus_requests(self) -> float | None:
         probes = "|".join(sorted(PROBE_ENDPOINTS))
@@ -488,25 +657,62 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-def snapshot(lab: Lab) -> PipelineSnapshot:
+def snapshot(lab: Lab, *, consistent: bool = False) -> PipelineSnapshot:
     """What every hop of ``lab`` has counted now (a few HTTP reads, each bounded; never raises for
-    a hop that does not answer). Leaves no evidence of its own reads."""
+    a hop that does not answer). Leaves no evidence of its own reads.
+
+    ``consistent``: one snapshot per hop that a window may open or close on (a run's first and last,
+    a few seconds): the collector is read (just before VictoriaLogs makes its next page); then, per
+    store, its count as it stood at a moment after that read, and the collector again once the
+    store's answers reached it (:attr:`PipelineSnapshot.collector_after`) — so the store's count
+    holds what the collector had counted by its first read (when nothing is lost), and its second
+    read holds what the store counted; and the collector once more :data:`DELIVERY_S` after its
+    first read (:attr:`PipelineSnapshot.collector_settled`), for its own hop. The app is read last:
+    its own /metrics request logs two records, which would otherwise pass while the others are read."""
     reader = _Reader(lab)
+    trace_store, log_store = STORES.get(lab.endpoints.stores, (None, None))
     try:
         with evidence.capture():  # the reads are many and small: the caller attaches what matters
-            app = reader.app()
+            app = None if consistent else reader.app()
+            turn = reader.next_page(log_store) if consistent and log_store else None
+            if turn is not None:  # the collector just before the log store's next page: read close together
+                time.sleep(max(turn - PAGE_POLL_S - time.time(), 0.0))
             collector = reader.collector()
+            after = collector.read_at if consistent and collector is not None else None
+            bracket = after is not None and collector is not None and collector.source == DIRECT_SOURCE
             stores: dict[str, StoreView] = {}
-            trace_store, log_store = STORES.get(lab.endpoints.stores, (None, None))
-            for signal, name in (("traces", trace_store), ("logs", log_store)):
-                if name:
-                    view = reader.store(name)
-                    if view is not None:
-                        stores[signal] = view
+            seconds: dict[str, CollectorView] = {}
+            # the log store first: its count stands for a moment within a second of the read, the
+            # trace store's (through Prometheus) may take a scrape interval
+            for signal, name in (("logs", log_store), ("traces", trace_store)):
+                if not name:
+                    continue
+                view = reader.store(name, after=after)
+                if view is None:
+                    continue
+                stores[signal] = view
+                if not bracket:
+                    continue
+                time.sleep(scaled(ANSWER_S))  # the store's answers to what it counted reached the collector
+                second = reader.collector(direct_only=True)
+                if second is not None:
+                    seconds[signal] = second
+            settled = None
+            if bracket and after is not None:
+                latest = max(seconds.values(), key=lambda c: c.read_at or 0.0, default=None)
+                delivered = after + scaled(DELIVERY_S)  # the batch processor flushed what it held
+                if latest is not None and (latest.read_at or 0.0) >= delivered + 0.1:
+                    settled = latest
+                else:
+                    time.sleep(max(delivered - time.time(), 0.0))
+                    settled = reader.collector(direct_only=True)
             prometheus = reader.prometheus_requests()
+            if consistent:
+                app = reader.app()
         return PipelineSnapshot(
             taken_at=reader.now, stores=lab.endpoints.stores, app=app, collector=collector, store=stores,
-            prometheus_requests=prometheus, problems=tuple(reader.problems),
+            prometheus_requests=prometheus, problems=tuple(reader.problems), collector_after=seconds,
+            collector_settled=settled,
         )
     finally:
         reader.close()

@@ -169,7 +169,8 @@ def test_the_table_shows_sent_found_and_lost_per_signal_and_hop() -> None:
     lines = table.splitlines()
     assert lines[0].split()[:4] == ["signal", "unit", "seen", "as"]
     assert lines[1].split() == ["traces", "traces", "by", "trace", "id", "100", "100",
-                                "-", "-", "-", "-", "-", "-", "-", "100", "0"]
+                                "-", "-", "-", "-", "-", "-", "-", "-", "-", "100", "0"]
+    assert "in flight at read" in lines[0] and "retried" in lines[0]
     assert lines[4].split()[-2:] == ["198", "-"] and lines[3].split()[-2:] == ["198", "2"]
     assert "logs: in the store: it took in 220 log records but answers with 198" in table
     with pytest.raises(AssertionError, match=r"2 of 200 log records \(1.00 %\) are missing, more than 0.1 %"):

@@ -16,6 +16,7 @@ from harness.pipeline import (
     ACCEPTED,
     APP_REQUESTS,
     COLLECTOR_RESTARTED,
+    IN_FLIGHT,
     LIMITER_REFUSED,
     PROMETHEUS_REQUESTS,
     QUEUE_CAPACITY,
@@ -128,7 +129,7 @@ def test_a_hop_either_snapshot_lacks_is_left_out() -> None:
     second = snap("collector-healthy.txt", NOW + 10, app=AppView("test", 1.0, {"get_all_tasks": 25.0}),
                   prometheus_requests=24.0)
     moved = second.diff(first)
-    assert moved["traces"] == {APP_REQUESTS: 20.0, QUEUE_SIZE: 0.0, QUEUE_CAPACITY: 1000.0}
+    assert moved["traces"] == {APP_REQUESTS: 20.0, QUEUE_SIZE: 0.0, QUEUE_CAPACITY: 1000.0, IN_FLIGHT: 0.0}
     assert moved["metrics"] == {APP_REQUESTS: 20.0}
     assert second.hops()["metrics"][PROMETHEUS_REQUESTS] == 24.0
 
@@ -192,9 +193,10 @@ def endpoints(**urls: str) -> Endpoints:
 
 
 def test_snapshot_reads_every_hop_where_the_lab_publishes_it() -> None:
-    prom_answers = {
-        "jaeger": {"status": "success", "data": {"resultType": "vector",
-                                                 "result": [{"metric": {}, "value": [NOW, "213"]}]}},
+    jaeger = {"__name__": "otelcol_receiver_accepted_spans_total", "job": "jaeger", "transport": "grpc"}
+    prom_answers = {  # Jaeger's counter: its series over the lookback, the last scrape's value counts
+        "jaeger": {"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": jaeger, "values": [[NOW - 2, "211"], [NOW, "213"]]}]}},
         "requests": {"status": "success", "data": {"resultType": "vector",
                                                    "result": [{"metric": {}, "value": [NOW, "20"]}]}},
     }
