@@ -21,12 +21,12 @@ from typing import Any
 import requests
 
 from bench.common import REPO
-from harness import waiting
-from harness.config import LabConfig
+from harness.base import waiting
+from harness.base.config import LabConfig
+from harness.base.progress import Display
 from harness.faults.workspace import Workspace
-from harness.lab import Lab
-from harness.progress import Display
-from harness.targets.docker import DockerTarget
+from harness.lab.lifecycle import Lab
+from harness.lab.targets.docker import DockerTarget
 
 
 @dataclass(frozen=True)

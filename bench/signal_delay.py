@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import say, summary
-from harness.lab import Lab
-from harness.signals.tracecontext import new_traceparent
+from harness.clients.tracecontext import new_traceparent
+from harness.lab.lifecycle import Lab
 
 COUNTER = 'sum(http_requests_total{endpoint="create_task",status_code="201"})'
 SIGNALS = ("trace", "log", "metric")

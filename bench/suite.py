@@ -4,7 +4,7 @@
 
 Runs ``pytest features`` on the docker target (images cached: ``LAB_IMAGE_SOURCE=local``, deployed
 by the run and destroyed after it, ``LAB_DESTROY=always``) with ``bench.waits_plugin`` recording
-every :func:`harness.waiting.eventually`. Each wait is put with the signal it waited for (from
+every :func:`harness.base.waiting.eventually`. Each wait is put with the signal it waited for (from
 its description) and compared with that signal's measured p95 delay (``signal_delay.json`` of the
 same bench run, lab settings) plus the wait's poll interval: a passing wait longer than that
 waited for something else than the signal (or polled too slowly).

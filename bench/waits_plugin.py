@@ -2,7 +2,7 @@
 
     pytest features -p bench.waits_plugin --bench-waits reports/bench/waits-raw.json
 
-Each :class:`harness.waiting.WaitRecord` is stored with the scenario that waited; at the end the
+Each :class:`harness.base.waiting.WaitRecord` is stored with the scenario that waited; at the end the
 file also carries each scenario's duration and the session's wall time.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness import waiting
+from harness.base import waiting
 
 _state: dict[str, Any] = {"current": None, "waits": [], "tests": {}, "tags": {}, "started": None}
 

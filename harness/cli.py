@@ -33,12 +33,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__, waiting
-from harness.config import IMAGE_SOURCES, REPO_ROOT, STORE_SETS, TARGETS, LabConfig
-from harness.errors import ConfigError, LabError
-from harness.progress import Display, run
-from harness.statefile import read_json, write_json
-from harness.waiting import scaled
+from harness import __version__
+from harness.base import waiting
+from harness.base.config import IMAGE_SOURCES, REPO_ROOT, STORE_SETS, TARGETS, LabConfig
+from harness.base.errors import ConfigError, LabError
+from harness.base.progress import Display, run
+from harness.base.statefile import read_json, write_json
+from harness.base.waiting import scaled
 
 STATE_FILE = Path(".lab") / "last-deploy.json"
 BOX_BUILD_TIMEOUT = 3600.0
@@ -235,7 +236,7 @@ def _remember(repo_root: Path, project: str, entry: dict[str, Any] | None) -> No
 def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
     """The run's config (validated as pytest validates it); the store set defaults to the last
     deploy's of this project when neither --stores nor LAB_STORES says."""
-    from harness.targets import validate
+    from harness.lab.targets import validate
 
     keys = ("target", "stores", "lab_host", "endpoints_file", "project", "image_source")
     options = {k: getattr(args, k, None) for k in keys}
@@ -247,7 +248,7 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
     validate(config)
     shard = getattr(args, "shard", None)
     if shard:
-        from harness.shards import parse_shard
+        from harness.bdd.shards import parse_shard
 
         text = str(shard)
         config = config.for_shard(parse_shard(text if "/" in text else f"{text}/16", "--shard").index)
@@ -255,7 +256,7 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
 
 
 def _choose(config: LabConfig, display: Display) -> tuple[Any, str]:
-    from harness.targets import choose
+    from harness.lab.targets import choose
 
     target, reason = choose(config, display=display)
     display.info(f"target {target.name}: {reason}; stores {target.config.stores}, project {config.project}")
@@ -354,13 +355,13 @@ def _target_line_or_none(config: LabConfig, display: Display) -> None:
 
 
 def cmd_images(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
-    from harness import images
+    from harness.lab import images
 
     if args.images_command is None:
         raise ConfigError("`lab images` needs an action: build or list")
     _target_line_or_none(config, display)
     if args.images_command == "list":
-        from harness.engine import SdkEngine
+        from harness.lab.engine import SdkEngine
 
         listed = images.list_images(config.repo_root)
         engine = SdkEngine(config.project)
@@ -403,7 +404,7 @@ def cmd_box(args: argparse.Namespace, config: LabConfig, display: Display) -> in
 
 
 def cmd_sensitivity(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
-    from harness import sensitivity
+    from harness.faults import sensitivity
 
     faults = sensitivity.choose_faults(args.fault or (), ci=args.ci)
     if args.list:
@@ -417,14 +418,19 @@ def cmd_sensitivity(args: argparse.Namespace, config: LabConfig, display: Displa
         config = config.with_(target="docker")
     display.info(f"target {config.target}: a fresh lab per fault (project {config.project}, "
                  f"bind address {config.bind_address}); {len(faults)} faults")
+    from harness.report.render import write_sensitivity
+
+    def publish(data: dict[str, Any]) -> dict[str, Path]:  # the table as it grows, and once at the end
+        return write_sensitivity(data, config.reports_dir)
+
     runner = sensitivity.SensitivityRun(
         config, faults, display=display,
         per_fault_timeout=scaled(args.timeout or sensitivity.PER_FAULT_TIMEOUT),
         total_timeout=scaled(args.total_timeout or sensitivity.TOTAL_TIMEOUT),
-        source=args.source, control=args.control,
+        source=args.source, control=args.control, publish=publish,
     )
     rows = runner.run()
-    written = runner.write()
+    written = publish(runner.to_dict())
     summary = runner.summary()
     display.info(f"sensitivity: {summary['caught_percent']} % of {summary['faults']} faults caught "
                  f"({', '.join(f'{n} {v}' for v, n in sorted(summary['counts'].items()))}); "
@@ -493,7 +499,7 @@ def cmd_flaky(args: argparse.Namespace, config: LabConfig, display: Display) -> 
 
 
 def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
-    from harness import shards
+    from harness.bdd import shards
     from harness.report import model
 
     for path in args.inputs:

@@ -2,7 +2,7 @@
 
 How steps are written here:
 
-- A sentence with parameters is ``harness.scenario.sentence("...")``: parse's syntax plus
+- A sentence with parameters is ``harness.bdd.scenario.sentence("...")``: parse's syntax plus
   ``{x:List}`` (``"a"``, ``"a" and "b"``, ``"a", "b" and "c"`` …) and ``{x:Duration}``
   (``1 second``, ``2.5 seconds``). A sentence that lists things takes a list, never a fixed count.
 - A value a later step needs is returned under a name (``target_fixture="trace_id"``) and the later

@@ -4,7 +4,7 @@ of every hop done while it runs, and afterwards what each signal lost and at whi
 ``traffic`` (from the Given) runs in the background; a When step acts during it and hands on the
 ``fault`` it did; "the traffic has ended" waits for the last request, asks the stores until the
 pipeline has settled and hands on the ``accounting``, whose table is that step's evidence. The work
-is in harness/load.py, harness/netfault.py and harness/accounting.py.
+is in harness/drive/load.py, harness/faults/network.py and harness/checks/accounting.py.
 """
 
 from __future__ import annotations
@@ -12,21 +12,22 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, then, when
 
-from harness import accounting as account
-from harness import load, netfault
-from harness.accounting import Accounting
-from harness.lab import Lab
-from harness.load import Action, Traffic
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import accounting as account
+from harness.checks.accounting import Accounting
+from harness.drive import load
+from harness.drive.load import LoadAction, Traffic
+from harness.faults.network import Link, NetworkFaults
+from harness.lab.lifecycle import Lab
 
 
 @given("links of the lab's network can be delayed with tc netem", target_fixture="network")
-def netem_available(lab: Lab) -> netfault.NetworkFaults:
-    network = netfault.NetworkFaults(lab.target).prepare()  # looked up before the traffic starts
-    reason = network.can_delay()
+def netem_available(lab: Lab) -> NetworkFaults:
+    faults = NetworkFaults(lab.target).prepare()  # looked up before the traffic starts
+    reason = faults.can_delay()
     if reason:
         pytest.skip(reason)
-    return network
+    return faults
 
 
 @given(sentence("steady traffic of {rate:g} requests a second for {duration:Duration}"),
@@ -38,7 +39,7 @@ def steady_traffic(lab: Lab, request: pytest.FixtureRequest, rate: float, durati
 
 
 @when(sentence("{what} is restarted during the traffic"), target_fixture="fault")
-def restarted_during(lab: Lab, traffic: Traffic, what: str) -> Action:
+def restarted_during(lab: Lab, traffic: Traffic, what: str) -> LoadAction:
     service = load.service_named(lab, what)
     return traffic.during(f"restart of {service}", lambda: load.restart(lab, service))
 
@@ -46,20 +47,20 @@ def restarted_during(lab: Lab, traffic: Traffic, what: str) -> Action:
 @when(sentence("the link from {source} to {dest} is cut for {seconds:Duration} during the traffic"),
       target_fixture="fault")
 def cut_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str, dest: str,
-               seconds: float) -> Action:
-    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
-    faults = netfault.NetworkFaults(lab.target)
+               seconds: float) -> LoadAction:
+    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
+    faults = NetworkFaults(lab.target)
     request.addfinalizer(faults.clear)
     return traffic.during(f"{link} cut for {seconds:g} s", lambda: faults.hold(link, seconds))
 
 
 @when(sentence("the link from {source} to {dest} is cut during the traffic"), target_fixture="fault")
 def cut_from_now_on(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str,
-                    dest: str) -> Action:
+                    dest: str) -> LoadAction:
     """Cut until the end of the scenario (or until the source's container restarts: a new one has
     a new network namespace)."""
-    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
-    faults = netfault.NetworkFaults(lab.target)
+    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
+    faults = NetworkFaults(lab.target)
     request.addfinalizer(faults.clear)
     return traffic.during(f"{link} cut", lambda: faults.partition(link))
 
@@ -67,9 +68,9 @@ def cut_from_now_on(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, 
 @when(sentence("{delay:d} ms are added to the link from {source} to {dest} for {seconds:Duration} "
                "during the traffic"), target_fixture="fault")
 def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic,
-                   network: netfault.NetworkFaults, delay: int, source: str, dest: str,
-                   seconds: float) -> Action:
-    link = netfault.Link(load.service_named(lab, source), load.service_named(lab, dest))
+                   network: NetworkFaults, delay: int, source: str, dest: str,
+                   seconds: float) -> LoadAction:
+    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
     request.addfinalizer(network.clear)
     return traffic.during(f"{link} delayed {delay} ms for {seconds:g} s",
                           lambda: network.hold(link, seconds, delay_ms=delay))
@@ -77,7 +78,7 @@ def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic,
 
 @when("a burst of log records above the collector's memory limit is sent to it during the traffic",
       target_fixture="fault")
-def burst_during(lab: Lab, traffic: Traffic) -> Action:
+def burst_during(lab: Lab, traffic: Traffic) -> LoadAction:
     return traffic.during("a burst of log records straight to the collector",
                           lambda: load.otlp_log_burst(lab))
 
@@ -130,12 +131,12 @@ def spans_before_collector(accounting: Accounting, n: int) -> None:
 
 @then(sentence("the requests whose telemetry is missing were all in flight during the fault "
                "or within {margin:Duration} of it"))
-def missing_only_around_the_fault(accounting: Accounting, fault: Action, margin: float) -> None:
+def missing_only_around_the_fault(accounting: Accounting, fault: LoadAction, margin: float) -> None:
     account.assert_missing_only_around(accounting, fault, margin)
 
 
 @then("the collector counts every record of the burst as accepted or refused, the refused by its "
       "memory_limiter")
-def burst_counted(accounting: Accounting, fault: Action) -> None:
+def burst_counted(accounting: Accounting, fault: LoadAction) -> None:
     assert isinstance(fault.result, load.Burst), f"the fault {fault.describe!r} sent no burst"
     account.assert_burst_counted(accounting, fault.result)

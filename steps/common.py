@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from pytest_bdd import given, then, when
 
-from harness import evidence, expect, traffic
-from harness.errors import LabError
-from harness.lab import Lab, LabLifecycle, LabStartFailed
-from harness.scenario import runtime_skip_reason, sentence
-from harness.shards import LAB_START
-from harness.traffic import Redeploy, ok
+from harness.base import evidence
+from harness.base.errors import LabError
+from harness.bdd.scenario import runtime_skip_reason, sentence
+from harness.bdd.shards import LAB_START
+from harness.checks import expect
+from harness.drive import traffic
+from harness.drive.traffic import Redeploy, ok
+from harness.lab.lifecycle import Lab, LabLifecycle, LabStartFailed
 
 
 def _started(lab_run: LabLifecycle, request: pytest.FixtureRequest) -> Lab:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pytest_bdd import then
 
-from harness import expect, grafana_links
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import expect, grafana_links
+from harness.lab.lifecycle import Lab
 
 
 @then(sentence('Prometheus has an exemplar on "{metric}" pointing at that trace within {timeout:Duration}'))

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pytest_bdd import then, when
 
-from harness import expect, traffic
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import expect
+from harness.drive import traffic
+from harness.lab.lifecycle import Lab
 
 
 @when(

@@ -7,10 +7,10 @@ from typing import Any
 import requests
 from pytest_bdd import then, when
 
-from harness import expect, frontpage
-from harness.lab import Lab
-from harness.scenario import sentence
-from harness.traffic import Redeploy, ok
+from harness.bdd.scenario import sentence
+from harness.checks import expect, frontpage
+from harness.drive.traffic import Redeploy, ok
+from harness.lab.lifecycle import Lab
 
 
 @then("every service of the store set is running and healthy")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import given, then, when
 
-from harness import expect, traffic
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import expect
+from harness.drive import traffic
+from harness.lab.lifecycle import Lab
 
 
 @when(sentence('the "{service}" service is restarted'))
@@ -92,10 +93,10 @@ def sli_window_quiet(lab: Lab) -> None:
 
 
 @given(sentence('Prometheus has a sample of the requests to "{endpoint}"'), target_fixture="prom_sample")
-def prometheus_sample(lab: Lab, endpoint: str) -> expect.Sample:
+def prometheus_sample(lab: Lab, endpoint: str) -> expect.PromqlSample:
     return expect.prometheus_sample(lab, expect.requests_to(endpoint))
 
 
 @then("Prometheus still has that sample")
-def sample_still_there(lab: Lab, prom_sample: expect.Sample) -> None:
+def sample_still_there(lab: Lab, prom_sample: expect.PromqlSample) -> None:
     expect.sample_still_there(lab, prom_sample)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pytest_bdd import then
 
-from harness import expect
-from harness.lab import Lab
-from harness.scenario import sentence
-from harness.signals.model import LogRecord
+from harness.bdd.scenario import sentence
+from harness.checks import expect
+from harness.clients.model import LogRecord
+from harness.lab.lifecycle import Lab
 
 
 @then(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pytest_bdd import given, then, when
 
-from harness import expect, traffic
-from harness.lab import Lab
-from harness.scenario import sentence
-from harness.traffic import ok
+from harness.bdd.scenario import sentence
+from harness.checks import expect
+from harness.drive import traffic
+from harness.drive.traffic import ok
+from harness.lab.lifecycle import Lab
 
 
 @given(sentence('I note the Prometheus value of requests to "{endpoint}"'), target_fixture="noted_requests")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pytest_bdd import then
 
-from harness import posture
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import posture
+from harness.lab.lifecycle import Lab
 
 
 @then("an anonymous visitor is not a Grafana admin")

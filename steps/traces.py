@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pytest_bdd import then
 
-from harness import expect
-from harness.lab import Lab
-from harness.scenario import sentence
-from harness.signals.model import Trace
+from harness.bdd.scenario import sentence
+from harness.checks import expect
+from harness.clients.model import Trace
+from harness.lab.lifecycle import Lab
 
 
 @then(sentence('the trace has an HTTP server span for "{method} {route}"'), target_fixture="server_route")

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import pytest
 from pytest_bdd import given, then, when
 
-from harness import browser, browser_trace, evidence, expect
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.base import evidence
+from harness.bdd.scenario import sentence
+from harness.checks import browser_trace, expect
+from harness.drive import browser
+from harness.lab.lifecycle import Lab
 
 
 @pytest.fixture

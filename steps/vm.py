@@ -1,12 +1,12 @@
-"""The lab VM's host posture (``@vm``): thin steps over :mod:`harness.posture`."""
+"""The lab VM's host posture (``@vm``): thin steps over :mod:`harness.checks.posture`."""
 
 from __future__ import annotations
 
 from pytest_bdd import then
 
-from harness import posture
-from harness.lab import Lab
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
+from harness.checks import posture
+from harness.lab.lifecycle import Lab
 
 
 @then("sshd in the VM refuses passwords and root logins")

@@ -22,7 +22,7 @@ def _no_lab_settings_from_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _timeout_scale_one() -> None:
     """Every test starts with unscaled timeouts; tests that want a scale call waiting.configure."""
-    from harness import waiting
+    from harness.base import waiting
 
     waiting.configure(1.0)
 

@@ -8,11 +8,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.errors import LabError
+from harness.base.errors import LabError
 from harness.faults.model import Action
 
 if TYPE_CHECKING:
-    from harness.lab import Lab
+    from harness.lab.lifecycle import Lab
 
 
 @dataclass(frozen=True)

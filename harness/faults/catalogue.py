@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import LabError
+from harness.base.errors import LabError
 from harness.faults.actions import FillDisk, StopService
 from harness.faults.edits import (
     MISSING,

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import LabError
+from harness.base.errors import LabError
 
 Key = str | int  # a mapping key or a list index
 MISSING = object()

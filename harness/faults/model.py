@@ -4,7 +4,7 @@ A fault is made of *edits* (applied to a throwaway copy of the lab's files befor
 deployed from that copy: :mod:`harness.faults.edits`) and/or *actions* (done to the running lab,
 through its target's engine, once it is up: :mod:`harness.faults.actions`). ``catches`` names the
 scenarios (their Gherkin titles) that must go red when the fault is in place; the sensitivity run
-(:mod:`harness.sensitivity`) runs those, in that order, stopping at the first failure.
+(:mod:`harness.faults.sensitivity`) runs those, in that order, stopping at the first failure.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from harness.faults.edits import Edit
 
 if TYPE_CHECKING:
-    from harness.lab import Lab
+    from harness.lab.lifecycle import Lab
 
 # The hops of the lab, in data-path order, and the words that name each in a failure message.
 HOPS: dict[str, tuple[str, ...]] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from harness.errors import LabError
+from harness.base.errors import LabError
 from harness.faults.model import Fault
 
 COPIED = ("stack", "app", "harness", "features", "steps", "conftest.py", "pyproject.toml")

@@ -12,5 +12,5 @@ def pytest_lab_run_info(config: pytest.Config) -> dict[str, Any] | None:
 
     Called once at the end of the session, after the scenarios ran, so it can report what the run
     found out (e.g. the target chosen automatically). Every implementation's dict is merged; later
-    keys win. :func:`harness.report.plugin.add_run_info` does the same from anywhere.
+    keys win. :func:`harness.bdd.run_info.add_run_info` does the same from anywhere.
     """

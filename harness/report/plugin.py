@@ -15,18 +15,18 @@ Nothing is written when the run selected no pytest-bdd scenario (``pytest tests`
 overwrite the acceptance run's reports), with ``--collect-only``, or with ``--no-lab-report``.
 Selected scenarios that never ran (``-x``, ``--maxfail``, Ctrl-C) are reported as skipped with the
 reason "not run", never left out. Whatever pytest-bdd object a hook passes is read through
-:mod:`harness.report.bdd_adapter` only. A problem of the reports (pytest-bdd internals that moved, a
+:mod:`harness.bdd.bdd_adapter` only. A problem of the reports (pytest-bdd internals that moved, a
 scenario that could not be read) is printed at the end of the run and never changes its outcome.
 
-Evidence (:mod:`harness.evidence`): a fresh log is made current for each step (from
+Evidence (:mod:`harness.base.evidence`): a fresh log is made current for each step (from
 ``pytest_bdd_before_step`` to ``pytest_bdd_after_step``/``pytest_bdd_step_error``), so fixtures a
 step pulls in lazily attach to that step. Evidence attached while pytest sets up the scenario's
 fixtures (autouse or session fixtures, the lab itself) is kept as the scenario's ``setup`` hook,
 in teardown as its ``teardown`` hook, and anything attached in the call phase outside a step as
 its ``call`` hook.
 
-Run information: :func:`add_run_info` (any time, from conftest or harness code), or implement the
-``pytest_lab_run_info(config)`` hook returning a dict.
+Run information: :func:`harness.bdd.run_info.add_run_info` (any time, from conftest or harness
+code), or implement the ``pytest_lab_run_info(config)`` hook returning a dict.
 """
 
 from __future__ import annotations
@@ -44,27 +44,17 @@ from typing import Any
 
 import pytest
 
-from harness import evidence
-from harness.report import bdd_adapter, failures, merge, model
+from harness.base import evidence
+from harness.bdd import bdd_adapter
+from harness.bdd.run_info import reports_dir, take_run_info
+from harness.report import failures, merge, model
 from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED
 from harness.report.records import NOT_RUN, RUNNING, PhaseReport, ScenarioRecord, iso, relpath
 
-REPORTS_ENV = "LAB_REPORTS_DIR"  # read by harness.config.reports_dir
+REPORTS_ENV = "LAB_REPORTS_DIR"  # read by harness.base.config.reports_dir
 WORKER_RESULTS = "lab_results"  # the key of a worker's results in xdist's workeroutput
 
 _KEY = pytest.StashKey["ReportCollector"]()
-_pending_info: dict[str, Any] = {}
-
-
-def add_run_info(key: str, value: Any) -> None:
-    """Add one line (``key: value``) to the run information shown on top of the reports.
-
-    Safe to call before the session starts (kept until a run picks it up) and outside pytest.
-    ``target`` and ``stores`` keys also fill the run's target and store set.
-    """
-    # Kept aside until the running session collects it (at configure and again at the end), so a
-    # conftest can call this at import time, from a hook or from a fixture alike.
-    _pending_info[str(key)] = evidence._jsonable(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,15 +102,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     config.pluginmanager.unregister(collector)
 
 
-def reports_dir(config: pytest.Config) -> Path:
-    """The reports directory: option, then ``LAB_REPORTS_DIR``, then ``reports/`` under the rootdir
-    (:func:`harness.config.reports_dir`, the one reader of that variable)."""
-    from harness.config import reports_dir as resolve
-
-    with contextlib.chdir(config.invocation_params.dir):
-        return resolve(config.getoption("lab_reports_dir", None), Path(config.rootpath))
-
-
 # --------------------------------------------------------------------------------------------------
 # the collector (one per pytest run)
 
@@ -156,8 +137,7 @@ class ReportCollector:
                 self.records[item.nodeid] = ScenarioRecord.from_facts(facts, item.nodeid, order, self.root)
 
     def take_run_info(self) -> None:
-        self.run_info.update(_pending_info)
-        _pending_info.clear()
+        self.run_info.update(take_run_info())
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.started = time.time()

@@ -1,7 +1,7 @@
 """The run's records: what each scenario, step and pytest phase did, as the plugin learns it.
 
 The hooks (:mod:`harness.report.plugin`) fill them from pytest-bdd's facts
-(:mod:`harness.report.bdd_adapter`) and from pytest's phase reports (as a :class:`PhaseReport`);
+(:mod:`harness.bdd.bdd_adapter`) and from pytest's phase reports (as a :class:`PhaseReport`);
 ``to_dict`` turns them into the results model (:mod:`harness.report.model`). No pytest or pytest-bdd
 object reaches this module, so the status rules here are tested without running pytest.
 """
@@ -15,9 +15,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import evidence
+from harness.base import evidence
+from harness.bdd.bdd_adapter import ScenarioFacts, StepFacts, Tag
+from harness.bdd.identity import scenario_id, slug
 from harness.report import model
-from harness.report.bdd_adapter import ScenarioFacts, StepFacts, Tag
 from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED
 
 RUNNING = "running"  # internal: a step between before_step and its outcome
@@ -267,7 +268,7 @@ class ScenarioRecord:
         status = self.status()
         hooks = [h.to_dict() for h in self.hooks.values() if h.ran]
         return {
-            "id": scenario_id(self),
+            "id": record_id(self),
             "nodeid": self.nodeid,
             "keyword": self.keyword,
             "name": self.name,
@@ -287,19 +288,11 @@ class ScenarioRecord:
         }
 
 
-def scenario_id(record: ScenarioRecord) -> str:
-    """Cucumber-JVM style id: ``feature;scenario`` (``;examples;row`` for outline rows)."""
-    base = f"{slug(record.feature['name'] or record.feature['file'])};{slug(record.name)}"
-    if record.examples is not None:
-        # Cucumber counts the header as row 1, so the first example row is 2.
-        name = slug(record.examples["name"]) if record.examples["name"] else ""
-        base += f";{name};{record.examples['index'] + 2}"
-    return base
-
-
-def slug(text: str) -> str:
-    out = "".join(ch if ch.isalnum() else "-" for ch in text.lower())
-    return "-".join(part for part in out.split("-") if part) or "unnamed"
+def record_id(record: ScenarioRecord) -> str:
+    """The record's scenario as :func:`harness.bdd.identity.scenario_id` names it."""
+    examples = record.examples
+    return scenario_id(record.feature["name"] or record.feature["file"], record.name,
+                       examples["name"] if examples else None, examples["index"] if examples else None)
 
 
 def relpath(path: str | os.PathLike[str], root: Path) -> str:

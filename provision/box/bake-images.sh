@@ -7,7 +7,7 @@
 # network namespace of its own), loads `docker save IMAGE...` from this host's engine into it, records what it holds
 # in ROOT/etc/obslab-box-images ("<name> <image id>" per line) and stops it again. The VM's own
 # dockerd (the same Debian docker.io, overlay2) then finds the images in place: a fresh VM of the
-# box has the lab's images, and the deploy (harness/shipping.py, which compares image IDs) sends
+# box has the lab's images, and the deploy (harness/lab/shipping.py, which compares image IDs) sends
 # only those built since. Run by build.sh (default: every lab/*:local image of this host); root.
 set -euo pipefail
 ROOT=${1:?usage: bake-images.sh ROOT IMAGE [IMAGE ...]}

@@ -266,7 +266,7 @@ class Collector:
 
 def html_with_bundle(out: Path, bundle: bool = True) -> Path:
     """A document root like the image's: html/ plus otel-web.js built from the lock (or without it)."""
-    from harness import npm
+    from harness.lab import npm
 
     shutil.copytree(HTML, out, dirs_exist_ok=True)
     for name in ("otel-web.js", "otel-web.LICENSES.txt"):

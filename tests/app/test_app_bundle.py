@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import npm
+from harness.lab import npm
 
 BUNDLE = npm.bundle_dir()
 # The budget, minified: 160 KiB (measured: 125 396 bytes, 40.5 KB gzipped, with the packages of the

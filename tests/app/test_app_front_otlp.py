@@ -30,7 +30,7 @@ from servers import (
     html_with_bundle,
 )
 
-from harness import browser
+from harness.drive import browser
 
 pytestmark = [
     pytest.mark.slow,

@@ -1,5 +1,5 @@
-"""The accounting compares each hop within one window of consistent counters (harness.pipeline's
-``snapshot(consistent=True)``, ``movement(bound=...)``; harness.accounting's checks): a loss is
+"""The accounting compares each hop within one window of consistent counters (harness.clients.hops's
+``snapshot(consistent=True)``, ``movement(bound=...)``; harness.checks.accounting's checks): a loss is
 still a loss, long after and quiet; what was in flight while the counters were read, or a batch the
 store counted twice, is said as such and is no loss.
 
@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import accounting, pipeline
-from harness.accounting import Account, Accounting
-from harness.load import LoadPlan, LoadRun, Sent
-from harness.pipeline import (
+from harness.checks import accounting
+from harness.checks.accounting import Account, Accounting
+from harness.clients import hops
+from harness.clients.hops import (
     ACCEPTED,
     IN_FLIGHT,
     SENT,
@@ -31,7 +31,8 @@ from harness.pipeline import (
     PipelineSnapshot,
     StoreView,
 )
-from harness.targets.base import Endpoints
+from harness.drive.load import LoadPlan, LoadRun, Sent
+from harness.lab.targets.base import Endpoints
 from tests.harness.fake_http import Reply, fake_server
 
 T0 = 1_796_651_000.0
@@ -57,13 +58,13 @@ def accounting_of(snapshots: list[PipelineSnapshot], *, found: int = 160) -> Acc
     """The accounting of a run of 80 requests whose log records the stores answered ``found`` of."""
     requests = [Sent(i, f"{i:032x}", T0 + 1 + i * 0.5, 0.01, 200) for i in range(80)]
     run = LoadRun(LoadPlan(2, 40), T0 + 1, T0 + 41, requests, [], snapshots[0])
-    hops = pipeline.movement(snapshots)
-    wide = pipeline.movement(snapshots, bound=pipeline.WIDE)
-    settled = pipeline.movement(snapshots, bound=pipeline.SETTLED)
+    by_hop = hops.movement(snapshots)
+    wide = hops.movement(snapshots, bound=hops.WIDE)
+    settled = hops.movement(snapshots, bound=hops.SETTLED)
     missing = [r.trace_id for r in requests[found // 2:]]
     return Accounting(run, Account("traces", "traces", 80, 80),
                       Account("logs", "log records", 160, found, missing),
-                      Account("metrics", "requests", 80, 80), hops, 320, 4.0, 20.0, [], wide, settled)
+                      Account("metrics", "requests", 80, 80), by_hop, 320, 4.0, 20.0, [], wide, settled)
 
 
 def test_a_store_that_really_has_fewer_fails_even_long_after_and_quiet() -> None:
@@ -90,7 +91,7 @@ def test_counters_that_differ_only_by_what_was_in_flight_at_read_pass() -> None:
     before = snap(T0, collector(T0, accepted=28, sent=24), 28, collector(T0 + 1.2, accepted=28, sent=28))
     after = snap(T0 + 60, collector(T0 + 60, accepted=234, sent=230), 230,
                  collector(T0 + 61.2, accepted=234, sent=234))
-    plain = pipeline.movement([before.reading("first", "logs"), after.reading("first", "logs")])["logs"]
+    plain = hops.movement([before.reading("first", "logs"), after.reading("first", "logs")])["logs"]
     assert (plain[SENT], plain[STORE_RECEIVED]) == (206.0, 202.0)  # what the step used to compare
     acc = accounting_of([before, after])
     logs = acc.hops["logs"]
@@ -210,11 +211,11 @@ def test_a_consistent_snapshot_reads_the_store_after_its_count_caught_up_with_th
         lab = SimpleNamespace(endpoints=Endpoints(target="docker", stores="jaeger-victorialogs", **urls))
         fake.victorialogs(None)  # a page made now: a plain read 0.65 s later answers it
         time.sleep(0.65)
-        plain = pipeline.snapshot(lab)
+        plain = hops.snapshot(lab)
         time.sleep(0.7)
-        first = pipeline.snapshot(lab, consistent=True)
+        first = hops.snapshot(lab, consistent=True)
         time.sleep(0.7)
-        last = pipeline.snapshot(lab, consistent=True)
+        last = hops.snapshot(lab, consistent=True)
     assert plain.store["logs"].received < plain.collector.exporters["logs"][0].sent  # the race
     for s in (first, last):
         assert s.collector is not None and s.collector.read_at is not None
@@ -226,13 +227,13 @@ def test_a_consistent_snapshot_reads_the_store_after_its_count_caught_up_with_th
         assert s.store["logs"].at - s.collector.read_at < 0.5
         # and once more when what the first read counted as accepted has left the batch processor
         assert s.collector_settled is not None
-        assert s.collector_settled.read_at - s.collector.read_at >= pipeline.DELIVERY_S
+        assert s.collector_settled.read_at - s.collector.read_at >= hops.DELIVERY_S
     reads = [what for what, _, _ in fake.reads[3:]]  # the consistent snapshots' reads
     assert reads.count("collector") == 6  # first, after the store's, settled: of each
-    hops = pipeline.movement([first, last])["logs"]
-    wide = pipeline.movement([first, last], bound=pipeline.WIDE)["logs"]
-    assert hops[SENT] <= hops[STORE_RECEIVED] <= wide[SENT]
-    assert hops[ACCEPTED] == hops[SENT]
+    logs = hops.movement([first, last])["logs"]
+    wide = hops.movement([first, last], bound=hops.WIDE)["logs"]
+    assert logs[SENT] <= logs[STORE_RECEIVED] <= wide[SENT]
+    assert logs[ACCEPTED] == logs[SENT]
 
 
 def test_a_consistent_snapshot_waits_for_a_scrape_of_the_store_after_the_collectors_read() -> None:
@@ -261,7 +262,7 @@ def test_a_consistent_snapshot_waits_for_a_scrape_of_the_store_after_the_collect
                     collector_health=dead, collector_metrics=col.url)
         lab = SimpleNamespace(endpoints=Endpoints(target="docker", stores="jaeger-victorialogs", **urls))
         time.sleep(0.3)
-        s = pipeline.snapshot(lab, consistent=True)
+        s = hops.snapshot(lab, consistent=True)
     store = s.store["traces"]
     assert s.collector is not None and s.collector.read_at is not None and store.at is not None
     assert store.at >= s.collector.read_at  # a scrape after the read, not the one before it

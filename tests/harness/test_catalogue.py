@@ -9,8 +9,9 @@ from pathlib import Path
 
 import yaml
 
-from harness import catalogue, images
-from harness.targets.base import Endpoints
+from harness.base import services
+from harness.lab import images
+from harness.lab.targets.base import Endpoints
 
 REPO = Path(__file__).parents[2]
 STACK = REPO / "stack"
@@ -33,16 +34,16 @@ def host_ports(spec: dict) -> set[int]:
 
 
 def test_each_store_set_runs_the_services_the_catalogue_names() -> None:
-    for stores in catalogue.STORE_SETS:
-        services = compose_services("compose.yaml", f"compose.{stores}.yaml")
-        assert sorted(services) == sorted(s.name for s in catalogue.services_of(stores)), stores
+    for stores in services.STORE_SETS:
+        composed = compose_services("compose.yaml", f"compose.{stores}.yaml")
+        assert sorted(composed) == sorted(s.name for s in services.services_of(stores)), stores
 
 
 def test_compose_publishes_exactly_the_catalogue_ports_on_the_bind_address() -> None:
-    for stores in catalogue.STORE_SETS:
-        services = compose_services("compose.yaml", f"compose.{stores}.yaml")
-        for name, spec in services.items():
-            assert host_ports(spec) == set(catalogue.SERVICES[name].ports), name
+    for stores in services.STORE_SETS:
+        composed = compose_services("compose.yaml", f"compose.{stores}.yaml")
+        for name, spec in composed.items():
+            assert host_ports(spec) == set(services.SERVICES[name].ports), name
             for entry in spec.get("ports") or []:
                 assert str(entry).startswith("${LAB_BIND_ADDRESS:-127.0.0.1}:"), (name, entry)
 
@@ -51,7 +52,7 @@ def test_the_vagrantfile_forwards_every_catalogue_port_and_nothing_else() -> Non
     text = (REPO / "Vagrantfile").read_text()
     block = text[text.index("LAB_PORTS = {") : text.index("}.freeze")]
     forwarded = {int(p) for p in re.findall(r"=>\s*(\d+)", block)}
-    assert forwarded == set(catalogue.all_ports())
+    assert forwarded == set(services.all_ports())
 
 
 def test_the_security_feature_asks_about_every_catalogue_service() -> None:
@@ -59,12 +60,12 @@ def test_the_security_feature_asks_about_every_catalogue_service() -> None:
     table = text[text.index("Examples:") :].split("Scenario")[0]
     rows = [r.strip(" |") for r in table.splitlines() if r.strip().startswith("|")]
     assert rows[0] == "service"
-    assert sorted(rows[1:]) == sorted(catalogue.SERVICE_NAMES)
+    assert sorted(rows[1:]) == sorted(services.SERVICE_NAMES)
 
 
 def test_the_build_script_makes_every_local_image_of_the_catalogue() -> None:
     listed = {i.name: i.tag for i in images.list_images(REPO)}
-    for service in catalogue.SERVICES.values():
+    for service in services.SERVICES.values():
         if service.local_image:
             assert listed.get(service.name) == service.local_image, service.name
         else:
@@ -72,20 +73,20 @@ def test_the_build_script_makes_every_local_image_of_the_catalogue() -> None:
 
 
 def test_endpoints_of_a_host_come_from_the_catalogue() -> None:
-    for stores in catalogue.STORE_SETS:
+    for stores in services.STORE_SETS:
         ep = Endpoints.for_host("192.0.2.1", "existing", stores).to_dict()
-        for key, service in catalogue.endpoint_services(stores).items():
+        for key, service in services.endpoint_services(stores).items():
             assert ep[key] == f"http://192.0.2.1:{service.port}"
-        assert ("grafana" in ep) == ("grafana" in catalogue.provides(stores))
+        assert ("grafana" in ep) == ("grafana" in services.provides(stores))
 
 
 def test_readiness_paths_are_the_compose_healthchecks_where_there_is_one() -> None:
     """The existing target probes what the compose healthcheck probes (one truth for "is it up")."""
-    services = compose_services("compose.yaml", "compose.jaeger-victorialogs.yaml", "compose.tempo-loki.yaml")
-    for name, spec in services.items():
+    composed = compose_services("compose.yaml", "compose.jaeger-victorialogs.yaml", "compose.tempo-loki.yaml")
+    for name, spec in composed.items():
         test = " ".join(map(str, (spec.get("healthcheck") or {}).get("test") or []))
         urls = re.findall(r"http://127\.0\.0\.1:(\d+)(/\S*)", test)
-        service = catalogue.SERVICES[name]
+        service = services.SERVICES[name]
         if urls and service.port is not None:
             assert (str(service.port), service.ready_path) in urls or not any(
                 p == str(service.port) for p, _ in urls

@@ -189,7 +189,7 @@ def test_console_script(tmp_path: Path) -> None:
 
 
 def test_plain_progress_lines(capsys) -> None:
-    from harness.progress import Display
+    from harness.base.progress import Display
 
     display = Display(stream=sys.stdout, plain=True)
     display.info("target docker: test")
@@ -204,7 +204,7 @@ def test_plain_progress_lines(capsys) -> None:
 
 
 def test_ci_forces_plain_output(monkeypatch) -> None:
-    from harness.progress import Display
+    from harness.base.progress import Display
 
     monkeypatch.setenv("CI", "true")
     assert Display(stream=sys.stdout).plain

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from harness import compose as compose_mod
-from harness.compose import Compose, ComposeCommand, parse_version_output, services_in
-from harness.engine import ContainerInfo, ServiceState, health_report
-from harness.errors import LabError
-from harness.progress import run
-from harness.runner import LocalRunner
+from harness.base.errors import LabError
+from harness.base.progress import run
+from harness.lab import compose as compose_mod
+from harness.lab.compose import Compose, ComposeCommand, parse_version_output, services_in
+from harness.lab.engine import ContainerInfo, ServiceState, health_report
+from harness.lab.runner import LocalRunner
 
 V1 = ComposeCommand(("docker-compose",), "1.29.2")
 V2 = ComposeCommand(("docker", "compose"), "2.29.7")

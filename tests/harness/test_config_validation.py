@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import LabConfig
-from harness.errors import ConfigError
+from harness.base.config import LabConfig
+from harness.base.errors import ConfigError
 
 
 def build(options=None, **env):
@@ -96,7 +96,7 @@ def test_an_empty_variable_is_unset_everywhere(name: str, empty: str) -> None:
 
 
 def test_the_config_is_the_only_reader_of_lab_variables() -> None:
-    """Outside harness/config.py no module of the harness reads a LAB_* variable from the environment."""
+    """Outside harness/base/config.py no module of the harness reads a LAB_* variable from the environment."""
     import re
     from pathlib import Path
 

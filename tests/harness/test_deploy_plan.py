@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import deploy, images
-from harness.config import LabConfig
-from harness.errors import ConfigError
+from harness.base.config import LabConfig
+from harness.base.errors import ConfigError
+from harness.lab import deploy, images
 
 JV_IMAGES = {
     "lab/backend:local",

@@ -1,4 +1,4 @@
-"""harness.diagnostics against the real Docker engine: containers made here with the compose labels
+"""harness.lab.diagnostics against the real Docker engine: containers made here with the compose labels
 (a service that talks, one that crashed and was restarted by its policy, one whose healthcheck
 fails), read through both engines (the SDK, and the docker CLI over a fake ssh that runs it here,
 as the VM's engine); the collector's counters from recorded answers over real HTTP; the VM's
@@ -17,17 +17,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from harness import diagnostics, evidence
-from harness.config import LabConfig
-from harness.engine import PROJECT_LABEL, SERVICE_LABEL, SdkEngine, SshEngine, docker_client
-from harness.errors import LabError
-from harness.progress import Display
-from harness.remote import Remote
-from harness.targets import docker_answers
-from harness.targets.base import Endpoints
-from harness.targets.docker import DockerTarget
-from harness.targets.vagrant import VagrantTarget
-from harness.waiting import NotYet, eventually
+from harness.base import evidence
+from harness.base.config import LabConfig
+from harness.base.errors import LabError
+from harness.base.progress import Display
+from harness.base.waiting import NotYet, eventually
+from harness.lab import diagnostics
+from harness.lab.engine import PROJECT_LABEL, SERVICE_LABEL, SdkEngine, SshEngine, docker_client
+from harness.lab.remote import Remote
+from harness.lab.targets import docker_answers
+from harness.lab.targets.base import Endpoints
+from harness.lab.targets.docker import DockerTarget
+from harness.lab.targets.vagrant import VagrantTarget
 from tests.harness.conftest import write_tool
 from tests.harness.fake_http import Reply
 

@@ -1,4 +1,4 @@
-"""The living-docs check (harness.docs_check) in Chromium, over the reports of a real pytest-bdd run
+"""The living-docs check (harness.report.docs_check) in Chromium, over the reports of a real pytest-bdd run
 (pytester): a pass with a screenshot in its evidence, a failure whose step has evidence, a skip.
 The check passes on the page as rendered, and names what is wrong on pages that are not right."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import docs_check
-from harness.browser import EXECUTABLES, chromium_executable
-from harness.errors import LabError
+from harness.base.errors import LabError
+from harness.drive.browser import EXECUTABLES, chromium_executable
+from harness.report import docs_check
 
 REPO = Path(__file__).resolve().parents[2]
 # a 2x2 PNG: what a step's screenshot evidence points at
@@ -43,7 +43,7 @@ from pathlib import Path
 import pytest
 from pytest_bdd import then, when
 
-from harness import evidence
+from harness.base import evidence
 
 PNG = base64.b64decode({base64.b64encode(PNG).decode()!r})
 

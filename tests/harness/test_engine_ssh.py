@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import remote as hr
-from harness.engine import ContainerInfo, SshEngine
-from harness.engine.ssh import parse_inspect
-from harness.errors import LabError
+from harness.base.errors import LabError
+from harness.lab import remote as hr
+from harness.lab.engine import ContainerInfo, SshEngine
+from harness.lab.engine.ssh import parse_inspect
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vagrant"
 

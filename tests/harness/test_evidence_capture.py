@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from harness import evidence
-from harness.progress import run
+from harness.base import evidence
+from harness.base.progress import run
 
 
 def test_attach_outside_a_step_is_a_no_op() -> None:

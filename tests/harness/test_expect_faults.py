@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from harness import expect, pipeline, traffic
-from harness.signals.model import Span, Trace, TraceStore
-from harness.waiting import WaitTimeout
+from harness.base.waiting import WaitTimeout
+from harness.checks import expect
+from harness.clients import hops
+from harness.clients.model import Span, Trace, TraceStore
+from harness.drive import traffic
 from tests.harness.fake_http import FakeServer, Reply
 from tests.harness.test_expect_vocabulary import lab_with, vector
 
@@ -49,7 +51,7 @@ def task_trace(trace_id: str, title: str) -> Trace:
 
 def test_a_wait_that_times_out_says_what_each_hop_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     asked = []
-    monkeypatch.setattr(pipeline, "explain", lambda lab, signal, since=None: asked.append(signal) or
+    monkeypatch.setattr(hops, "explain", lambda lab, signal, since=None: asked.append(signal) or
                         "the collector accepted 3 spans, sent 0 to jaeger")
     with pytest.raises(WaitTimeout) as caught:
         expect.trace_arrives(lab_with(traces=Traces({})), "f" * 32, timeout=1.2)
@@ -62,7 +64,7 @@ def test_a_wait_that_times_out_says_what_each_hop_counted(monkeypatch: pytest.Mo
 
 
 def test_explain_never_breaks_a_failure_message() -> None:
-    line = pipeline.explain(lab_with(), "traces")  # a lab whose hops cannot be read at all
+    line = hops.explain(lab_with(), "traces")  # a lab whose hops cannot be read at all
     assert isinstance(line, str) and "\n" not in line
 
 
@@ -132,7 +134,7 @@ def test_the_front_must_answer_n_in_a_row() -> None:
 
 
 def test_metrics_must_stay_fresh_while_watched(prom: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "explain", lambda lab, signal, since=None: "the app counted 3 requests")
+    monkeypatch.setattr(hops, "explain", lambda lab, signal, since=None: "the app counted 3 requests")
     prom.route("GET", "/api/v1/query", Reply(body=vector(({}, "1.5"))))
     assert expect.metrics_fresh(lab_with(prom), "flask-backend", max_age=15, watch=1.5) == 1.5
     assert prom.last().param("query") == 'time() - max(timestamp(up{job="flask-backend"}))'

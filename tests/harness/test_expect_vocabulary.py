@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from harness import expect, traffic
-from harness.engine import ServiceState
-from harness.signals.app import AppClient
-from harness.signals.model import LogRecord, LogStore, Span, Trace, TraceStore
-from harness.signals.prometheus import PrometheusClient
-from harness.waiting import GiveUp, WaitTimeout
+from harness.base.waiting import GiveUp, WaitTimeout
+from harness.checks import expect
+from harness.clients.app import AppClient
+from harness.clients.model import LogRecord, LogStore, Span, Trace, TraceStore
+from harness.clients.prometheus import PrometheusClient
+from harness.drive import traffic
+from harness.lab.engine import ServiceState
 from tests.harness.fake_http import FakeServer, Recorded, Reply
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -443,10 +444,11 @@ def test_manual_span_is_found_below_the_server_span_of_the_route() -> None:
 
 
 def test_expect_does_not_import_the_lab_lifecycle() -> None:
-    """expect is a vocabulary over a Lab: importing it must not import harness.lab (nor targets)."""
-    code = "import sys, harness.expect; print(sorted(m for m in sys.modules if m.startswith('harness.')))"
+    """expect is a vocabulary over a Lab: importing it must not import harness.lab.lifecycle (nor targets)."""
+    code = ("import sys, harness.checks.expect; "
+            "print(sorted(m for m in sys.modules if m.startswith('harness.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert "'harness.lab'" not in out.stdout and "harness.targets" not in out.stdout, out.stdout
+    assert "'harness.lab.lifecycle'" not in out.stdout and "harness.lab.targets" not in out.stdout, out.stdout
 
 
 # ------------------------------------------------------------------------- service states

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.bdd.scenario import scenario_steps
 from harness.faults import FAULTS, HOPS, SIGNALS, Fault, StaleEdit
 from harness.faults.actions import FillDisk
 from harness.faults.edits import TextReplace, YamlDelete, YamlListItem, YamlSet
 from harness.faults.workspace import Workspace
-from harness.scenario import scenario_steps
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,7 @@
-"""harness.grafana_links against the lab's own provisioned data sources, served by a real local
-HTTP server that answers /api/ds/query the way Grafana's Tempo and Loki backends do
-(fixtures/signals/grafana; the Grafana sources each rule follows are named in harness/grafana_links.py).
+"""harness.checks.grafana_links against the lab's own provisioned data sources, served by a real
+local HTTP server that answers /api/ds/query the way Grafana's Tempo and Loki backends do
+(fixtures/signals/grafana; the Grafana sources each rule follows are named in
+harness/checks/grafana_links.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.grafana_links import (
+from harness.base.waiting import WaitTimeout
+from harness.checks.grafana_links import (
     FrameSpan,
     formatted_tags,
     interpolate,
@@ -27,8 +29,7 @@ from harness.grafana_links import (
     trace_to_logs,
     trace_to_logs_query,
 )
-from harness.signals.grafana import GrafanaClient
-from harness.waiting import WaitTimeout
+from harness.clients.grafana import GrafanaClient
 from tests.harness.fake_http import Recorded, Reply, signal_doc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from harness import evidence, waiting
-from harness.http import DEFAULT_TIMEOUT, session
+from harness.base import evidence, waiting
+from harness.base.http import DEFAULT_TIMEOUT, session
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""harness.load (a bounded run over real HTTP, actions during it) and harness.accounting (where a
+"""harness.drive.load (a bounded run over real HTTP, actions during it) and harness.checks.accounting (where a
 loss is placed, the table, the budgets) — the acceptance path runs both against the lab
 (features/accounting.feature); here the parts that need no lab."""
 
@@ -11,10 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import accounting, load
-from harness.accounting import Account, Accounting
-from harness.load import LoadPlan, LoadRun, Sent
-from harness.pipeline import (
+from harness.checks import accounting
+from harness.checks.accounting import Account, Accounting
+from harness.clients.hops import (
     ACCEPTED,
     APP_ALL_REQUESTS,
     APP_REQUESTS,
@@ -26,9 +25,11 @@ from harness.pipeline import (
     STORE_RECEIVED,
     PipelineSnapshot,
 )
-from harness.signals.model import Span, Trace
-from harness.signals.tracecontext import parse_traceparent
-from harness.targets.base import Endpoints
+from harness.clients.model import Span, Trace
+from harness.clients.tracecontext import parse_traceparent
+from harness.drive import load
+from harness.drive.load import LoadPlan, LoadRun, Sent
+from harness.lab.targets.base import Endpoints
 from tests.harness.fake_http import Reply, fake_server
 
 DEAD = "http://127.0.0.1:9"  # the discard port: nothing listens
@@ -189,9 +190,9 @@ def test_the_collector_budget_names_each_counter_that_moved() -> None:
 def test_missing_telemetry_must_sit_in_the_faults_window() -> None:
     acc = make({"traces": {}}, traces_found=90, logs_found=200)  # requests 90..99 (+9.0 s..+9.9 s) missing
     t0 = acc.run.started_at
-    late = load.Action("a restart", 80, started_at=t0 + 8.0, ended_at=t0 + 8.5)
+    late = load.LoadAction("a restart", 80, started_at=t0 + 8.0, ended_at=t0 + 8.5)
     accounting.assert_missing_only_around(acc, late, margin=2.0)
-    early = load.Action("a restart", 20, started_at=t0 + 2.0, ended_at=t0 + 3.0)
+    early = load.LoadAction("a restart", 20, started_at=t0 + 2.0, ended_at=t0 + 3.0)
     outside = (r"10 requests in flight only outside a restart \(\+2.0s to \+3.0s, ± 2 s\) lack telemetry; "
                r"first: \['0+5a sent at \+9.0s, answered after 0.0s'")
     with pytest.raises(AssertionError, match=outside):
@@ -205,9 +206,9 @@ def test_a_request_sent_before_the_fault_and_answered_during_it_is_within_its_wi
     t0 = acc.run.started_at
     slow = [dataclasses.replace(r, seconds=6.0) if r.index >= 90 else r for r in acc.run.requests]
     acc = dataclasses.replace(acc, run=dataclasses.replace(acc.run, requests=slow))
-    fault = load.Action("a cut", 150, started_at=t0 + 16.0, ended_at=t0 + 40.0)
+    fault = load.LoadAction("a cut", 150, started_at=t0 + 16.0, ended_at=t0 + 40.0)
     accounting.assert_missing_only_around(acc, fault, margin=1.0)  # answered at +15.0 s..+15.9 s
-    later = load.Action("a cut", 150, started_at=t0 + 17.5, ended_at=t0 + 40.0)
+    later = load.LoadAction("a cut", 150, started_at=t0 + 17.5, ended_at=t0 + 40.0)
     with pytest.raises(AssertionError, match=r"in flight only outside a cut .* answered after 6.0s"):
         accounting.assert_missing_only_around(acc, later, margin=1.0)
 

@@ -1,4 +1,4 @@
-"""harness.netfault on real containers of this host's engine: a partition drops one link and only
+"""harness.faults.network on real containers of this host's engine: a partition drops one link and only
 that one, a delay slows one link, both go away with clear(). Three lab/python containers on a
 network of their own, labelled as a compose project so the docker target's engine finds them;
 removed by name when the module ends.
@@ -19,11 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import netfault
-from harness.config import LabConfig
-from harness.netfault import Link, NetworkFaults
-from harness.targets.base import NotSupported
-from harness.targets.docker import DockerTarget
+from harness.base.config import LabConfig
+from harness.faults import network
+from harness.faults.network import Link, NetworkFaults
+from harness.lab.targets.base import NotSupported
+from harness.lab.targets.docker import DockerTarget
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 IMAGE = "lab/python:bookworm"
@@ -108,7 +108,7 @@ def test_a_fault_names_what_it_cannot_find(project: SimpleNamespace) -> None:
 
 def test_a_target_without_a_host_shell_says_so() -> None:
     with pytest.raises(NotSupported, match="target 'existing' gives no shell on the host of its containers"):
-        netfault.HostShell(SimpleNamespace(name="existing"))
+        network.HostShell(SimpleNamespace(name="existing"))
 
 
 def test_a_held_fault_says_when_it_was_in_place(project: SimpleNamespace) -> None:
@@ -124,7 +124,7 @@ def test_a_prepared_fault_starts_without_looking_the_containers_up_again(
         project: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
     faults = NetworkFaults(project.target).prepare()
     looked_up = []
-    monkeypatch.setattr(netfault, "endpoints", lambda target: looked_up.append(target) or {})
+    monkeypatch.setattr(network, "endpoints", lambda target: looked_up.append(target) or {})
     held = faults.hold(Link("client", "server"), 0.5)
     assert looked_up == [] and held.setting_at <= held.applied_at
     assert connect_seconds(project.client, "server") is not None  # cleared

@@ -1,4 +1,4 @@
-"""harness.pipeline against metric texts captured from the running lab (tests/harness/fixtures/pipeline,
+"""harness.clients.hops against metric texts captured from the running lab (tests/harness/fixtures/pipeline,
 README there: lab/otel-collector:local 0.165.0, VictoriaLogs 1.52.1, the backend's prometheus_client,
 Prometheus 2.42): what each hop counted, how two moments compare, and the one line a failing step
 appends. The reads go over real HTTP to recorded answers, as the signal clients' tests do."""
@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import pipeline
-from harness.pipeline import (
+from harness.clients import hops
+from harness.clients.hops import (
     ACCEPTED,
     APP_REQUESTS,
     COLLECTOR_RESTARTED,
@@ -29,7 +29,7 @@ from harness.pipeline import (
     PipelineSnapshot,
     StoreView,
 )
-from harness.targets.base import Endpoints
+from harness.lab.targets.base import Endpoints
 from tests.harness.fake_http import Reply, fake_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pipeline"
@@ -41,7 +41,7 @@ def text(name: str) -> str:
 
 
 def collector(name: str, now: float = NOW) -> CollectorView:
-    return CollectorView.from_samples(pipeline.parse_exposition(text(name)), "test", now)
+    return CollectorView.from_samples(hops.parse_exposition(text(name)), "test", now)
 
 
 def snap(name: str, taken_at: float = NOW, **kw) -> PipelineSnapshot:
@@ -75,27 +75,27 @@ def test_a_store_that_does_not_answer_shows_in_the_queue_then_in_send_failed() -
 
 
 def test_the_apps_traced_requests_leave_probes_and_scrapes_out() -> None:
-    app = AppView.from_samples(pipeline.parse_exposition(text("backend-metrics.txt")), "test")
+    app = AppView.from_samples(hops.parse_exposition(text("backend-metrics.txt")), "test")
     assert app.by_endpoint == {"metrics": 14.0, "ready": 13.0, "get_all_tasks": 20.0}
     assert app.requests == 20.0
     assert app.started_at == pytest.approx(1.79614450377e09)
 
 
 def test_victorialogs_counts_what_it_ingested() -> None:
-    samples = pipeline.parse_exposition(text("victorialogs-metrics.txt"))
-    assert pipeline.total(samples, "vl_rows_ingested") == 94.0  # vl_rows_ingested_total, _total dropped
+    samples = hops.parse_exposition(text("victorialogs-metrics.txt"))
+    assert hops.total(samples, "vl_rows_ingested") == 94.0  # vl_rows_ingested_total, _total dropped
 
 
 def test_a_stopped_collector_is_read_from_prometheus_last_scrape(server) -> None:
     """Prometheus keeps a stopped target's series only in range selectors: the last scrape of each."""
-    from harness.signals.prometheus import PrometheusClient
+    from harness.clients.prometheus import PrometheusClient
 
     server.route("GET", "/api/v1/query", Reply(body=json.loads(text("prometheus-collector-down.json"))))
     result = PrometheusClient(server.url).query('{job="otel-collector"}[3m]')
-    c = CollectorView.from_samples(pipeline.samples_from_query(result), "prometheus", NOW)
+    c = CollectorView.from_samples(hops.samples_from_query(result), "prometheus", NOW)
     assert c.accepted["traces"] == 211.0 and c.accepted["logs"] > 254.0  # the scrape before the stop
     assert c.exporters["logs"][0].send_failed == 52.0
-    uptime_at = max(s.at for s in pipeline.samples_from_query(result) if s.name == "otelcol_process_uptime")
+    uptime_at = max(s.at for s in hops.samples_from_query(result) if s.name == "otelcol_process_uptime")
     assert c.started_at == pytest.approx(uptime_at - 268.771369574)
 
 
@@ -142,33 +142,33 @@ def test_the_line_places_a_loss_between_the_collector_and_the_store() -> None:
     healthy = snap("collector-healthy.txt", NOW, app=AppView("t", 1.0, {"get_all_tasks": 20.0}), store=store)
     failed = snap("collector-send-failed.txt", NOW + 148.3, app=AppView("t", 1.0, {"get_all_tasks": 40.0}),
                   store=store)
-    line = pipeline.describe("logs", failed, since=healthy)
+    line = hops.describe("logs", failed, since=healthy)
     assert line == ("in the last 148 s: the app counted 20 requests; the collector accepted 160 log records, "
                     "refused 0, sent 0 to victorialogs (send failed 52), queue 50/1000; "
                     "victorialogs received 0 log records")
-    total = pipeline.describe("logs", failed)
+    total = hops.describe("logs", failed)
     assert total.startswith("the app counted 40 requests; the collector accepted 254 log records")
 
 
 def test_the_line_says_what_could_not_be_read() -> None:
     nothing = PipelineSnapshot(taken_at=NOW, stores="jaeger-victorialogs", problems=("collector down",))
-    line = pipeline.describe("traces", nothing)
+    line = hops.describe("traces", nothing)
     assert "the app's counter is unreadable" in line
     assert "the collector's spans counters are unreadable" in line
     assert "jaeger's own counter is unreadable" in line and line.endswith("[collector down]")
     with pytest.raises(ValueError, match="signal 'spans' is not one of traces, logs, metrics"):
-        pipeline.describe("spans", nothing)
+        hops.describe("spans", nothing)
 
 
 def test_a_collector_and_store_that_have_seen_nothing_say_so() -> None:
     """Counters are born with the first item: a collector that answers with no span counters has
     taken in no spans (a sampler that drops everything), which is not "unreadable"."""
     logs_only = "\n".join(line for line in text("collector-healthy.txt").splitlines() if "span" not in line)
-    c = CollectorView.from_samples(pipeline.parse_exposition(logs_only), "test", NOW)
+    c = CollectorView.from_samples(hops.parse_exposition(logs_only), "test", NOW)
     nothing = PipelineSnapshot(taken_at=NOW, stores="jaeger-victorialogs", collector=c,
                                problems=("jaeger's ingest counter (otelcol_receiver_accepted_spans) "
                                          "not in Prometheus",))
-    line = pipeline.describe("traces", nothing)
+    line = hops.describe("traces", nothing)
     assert "the collector has taken in no spans since it started" in line
     assert "jaeger has counted no spans (its ingest counter is born with the first)" in line
     assert "the collector's spans counters are unreadable" not in line
@@ -179,7 +179,7 @@ def test_limiter_refusals_are_named() -> None:
                          limiter_refused={"traces": 90.0}, exporters={"traces": ()})
     values = PipelineSnapshot(taken_at=NOW, stores="jaeger-victorialogs", collector=view)
     assert values.hops()["traces"][LIMITER_REFUSED] == 90.0
-    assert "refused 90 (memory_limiter 90), and exports them nowhere" in pipeline.describe("traces", values)
+    assert "refused 90 (memory_limiter 90), and exports them nowhere" in hops.describe("traces", values)
 
 
 # ------------------------------------------------------------------------------------ the reads
@@ -212,12 +212,12 @@ def test_snapshot_reads_every_hop_where_the_lab_publishes_it() -> None:
         prom.route("GET", "/api/v1/query", prometheus_reply)
         lab = SimpleNamespace(endpoints=endpoints(backend=app.url, collector_metrics=col.url, logs=logs.url,
                                                   prometheus=prom.url))
-        s = pipeline.snapshot(lab)
-        line = pipeline.explain(lab, "logs")
+        s = hops.snapshot(lab)
+        line = hops.explain(lab, "logs")
     assert s.problems == ()
-    hops = s.hops()
-    assert hops["logs"][STORE_RECEIVED] == 94.0 and hops["traces"][STORE_RECEIVED] == 213.0
-    assert hops["logs"][QUEUE_SIZE] == 8.0 and hops["metrics"][PROMETHEUS_REQUESTS] == 20.0
+    by_hop = s.hops()
+    assert by_hop["logs"][STORE_RECEIVED] == 94.0 and by_hop["traces"][STORE_RECEIVED] == 213.0
+    assert by_hop["logs"][QUEUE_SIZE] == 8.0 and by_hop["metrics"][PROMETHEUS_REQUESTS] == 20.0
     assert line.startswith("the app counted 20 requests; the collector accepted")
     assert "sent 94 to victorialogs, queue 8/1000; victorialogs received 94 log records" in line
     queries = [r.param("query") for r in prom.requests]
@@ -226,13 +226,13 @@ def test_snapshot_reads_every_hop_where_the_lab_publishes_it() -> None:
 
 def test_explain_never_fails_when_nothing_answers() -> None:
     lab = SimpleNamespace(endpoints=endpoints())
-    line = pipeline.explain(lab, "traces")
+    line = hops.explain(lab, "traces")
     assert "the app's counter is unreadable" in line and "collector counters unreadable" in line
     old = SimpleNamespace(endpoints=Endpoints(target="existing", stores="jaeger-victorialogs",
                                               **{k: "http://127.0.0.1:9" for k in (
                                                   "frontend", "backend", "prometheus", "traces", "logs",
                                                   "collector_health")}))
-    assert "no collector_metrics endpoint" in pipeline.explain(old, "logs")
+    assert "no collector_metrics endpoint" in hops.explain(old, "logs")
 
 
 def test_movement_adds_the_pieces_around_a_restart() -> None:
@@ -241,20 +241,20 @@ def test_movement_adds_the_pieces_around_a_restart() -> None:
     before = snap("collector-healthy.txt", NOW)  # started NOW - 73.6
     right_before = snap("collector-send-failed.txt", NOW + 148.3)  # same process
     after = snap("collector-healthy.txt", NOW + 300)  # started NOW + 300 - 73.6: another process
-    moved = pipeline.movement([after, before, right_before])  # any order
+    moved = hops.movement([after, before, right_before])  # any order
     logs = moved["logs"]
     assert logs[ACCEPTED] == (254.0 - 94.0) + 94.0
     assert logs[SEND_FAILED] == 52.0 + 0.0
     assert logs[COLLECTOR_RESTARTED] == 1.0
     assert logs[QUEUE_SIZE] == 0.0  # the last piece's gauge
-    assert pipeline.movement([before]) == {"traces": {}, "logs": {}, "metrics": {}}
+    assert hops.movement([before]) == {"traces": {}, "logs": {}, "metrics": {}}
 
 
 def test_a_counter_born_between_two_snapshots_moved_from_zero() -> None:
     """A fresh lab's collector has no span counters until its first span, and Jaeger's ingest
     counter is not in Prometheus until then: the first run's pieces count from 0, not from "unread"
     (seen on a fresh VM: 56 spans accepted against 161 sent)."""
-    jaeger_unborn = pipeline.counter_not_born("jaeger", pipeline.STORE_COUNTERS["jaeger"][1])
+    jaeger_unborn = hops.counter_not_born("jaeger", hops.STORE_COUNTERS["jaeger"][1])
     before = PipelineSnapshot(taken_at=NOW, stores="jaeger-victorialogs",
                               collector=CollectorView("test", NOW - 60, accepted={"logs": 10.0}),
                               problems=(jaeger_unborn,))
@@ -277,6 +277,6 @@ def test_movement_bridges_a_snapshot_that_could_not_read_a_hop() -> None:
     def at(t: float, prom: float | None) -> PipelineSnapshot:
         return PipelineSnapshot(taken_at=NOW + t, stores="jaeger-victorialogs", prometheus_requests=prom)
 
-    moved = pipeline.movement([at(0, 10.0), at(20, None), at(40, None), at(60, 90.0), at(80, 90.0)])
+    moved = hops.movement([at(0, 10.0), at(20, None), at(40, None), at(60, 90.0), at(80, 90.0)])
     assert moved["metrics"][PROMETHEUS_REQUESTS] == 80.0
-    assert PROMETHEUS_REQUESTS not in pipeline.movement([at(0, None), at(60, 90.0)])["metrics"]
+    assert PROMETHEUS_REQUESTS not in hops.movement([at(0, None), at(60, 90.0)])["metrics"]

@@ -3,7 +3,7 @@ settings say)."""
 
 from __future__ import annotations
 
-from harness import posture
+from harness.checks import posture
 
 
 def test_sshd_t_parsing() -> None:

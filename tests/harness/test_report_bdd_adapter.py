@@ -1,4 +1,4 @@
-"""The guard on pytest-bdd's internals: what harness/report/bdd_adapter.py reads must still be there.
+"""The guard on pytest-bdd's internals: what harness/bdd/bdd_adapter.py reads must still be there.
 
 pytest-bdd (pinned in requirements/harness.txt) documents its decorators, parsers and hooks; the
 reports also read its scenario registry, its outline parameter, its parser's objects and its Gherkin
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.report import bdd_adapter
+from harness.bdd import bdd_adapter
 
 pytest_plugins = ["pytester"]
 
@@ -95,7 +95,7 @@ from pathlib import Path
 
 from pytest_bdd import given, parsers, then, when
 
-from harness.report import bdd_adapter
+from harness.bdd import bdd_adapter
 
 SEEN = {}
 
@@ -381,7 +381,7 @@ def test_a_moved_internal_is_said_at_the_end_and_the_reports_still_written(
     result.stdout.fnmatch_lines(
         [
             "! lab reports: pytest-bdd * changed an internal the lab reports read: "
-            "pytest_bdd.scenario.a_registry_that_moved is gone; adapt harness/report/bdd_adapter.py: "
+            "pytest_bdd.scenario.a_registry_that_moved is gone; adapt harness/bdd/bdd_adapter.py: "
             "_template() (checked with pytest-bdd *) !"
         ]
     )

@@ -81,8 +81,8 @@ CONFTEST = """\
 import pytest
 from pytest_bdd import given, parsers, then, when
 
-from harness import evidence
-from harness.report.plugin import add_run_info
+from harness.base import evidence
+from harness.bdd.run_info import add_run_info
 
 add_run_info("target", "docker")
 
@@ -512,7 +512,7 @@ EDGE_CONFTEST = """\
 import pytest
 from pytest_bdd import given, then
 
-from harness import evidence
+from harness.base import evidence
 
 
 def pytest_bdd_apply_tag(tag, function):

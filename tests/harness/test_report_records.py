@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.bdd.bdd_adapter import ExamplesFacts, FeatureFacts, RuleFacts, ScenarioFacts, StepFacts, Tag
 from harness.report import records
-from harness.report.bdd_adapter import ExamplesFacts, FeatureFacts, RuleFacts, ScenarioFacts, StepFacts, Tag
 from harness.report.records import PhaseReport, ScenarioRecord
 
 ROOT = Path("/lab")

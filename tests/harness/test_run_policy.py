@@ -7,14 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config import LabConfig
-from harness.errors import LabError
-from harness.frontpage import asset_urls
-from harness.grafana_links import frame_rows, trace_to_logs_query
-from harness.lab import LabLifecycle, LabStartFailed
-from harness.posture import uid_of_main_process
-from harness.scenario import order_destructive_last, runtime_skip_reason, static_skip_reason
-from harness.traffic import ok
+from harness.base.config import LabConfig
+from harness.base.errors import LabError
+from harness.bdd.scenario import order_destructive_last, runtime_skip_reason, static_skip_reason
+from harness.checks.frontpage import asset_urls
+from harness.checks.grafana_links import frame_rows, trace_to_logs_query
+from harness.checks.posture import uid_of_main_process
+from harness.drive.traffic import ok
+from harness.lab.lifecycle import LabLifecycle, LabStartFailed
 
 
 def test_grafana_scenarios_are_skipped_without_grafana_with_the_reason() -> None:
@@ -102,7 +102,7 @@ def test_an_interrupted_running_check_never_destroys(monkeypatch: pytest.MonkeyP
             raise KeyboardInterrupt
 
     target = Interrupted(running=True)
-    monkeypatch.setattr("harness.lab.choose", lambda config: (target, "test"))
+    monkeypatch.setattr("harness.lab.lifecycle.choose", lambda config: (target, "test"))
     life = LabLifecycle(LabConfig(destroy="always"), out=io.StringIO())
     with pytest.raises(KeyboardInterrupt):
         life.get()
@@ -117,7 +117,7 @@ def test_a_failed_start_is_remembered_not_retried_per_scenario(monkeypatch: pyte
         calls.append(1)
         raise LabError("no docker engine answers")
 
-    monkeypatch.setattr("harness.lab.choose", broken_choose)
+    monkeypatch.setattr("harness.lab.lifecycle.choose", broken_choose)
     life = LabLifecycle(LabConfig(), out=io.StringIO())
     with pytest.raises(LabError, match="no docker engine"):
         life.get()

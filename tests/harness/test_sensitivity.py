@@ -11,13 +11,21 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.config import LabConfig
-from harness.errors import ConfigError
+from harness.base.config import LabConfig
+from harness.base.errors import ConfigError
 from harness.faults import BY_NAME, FAULTS
+from harness.faults.sensitivity import (
+    CAUGHT,
+    ERROR,
+    ESCAPED,
+    Row,
+    SensitivityRun,
+    choose_faults,
+    read_outcome,
+)
 from harness.faults.workspace import HEALTHCHECK_BINARY, Workspace, snapshot
-from harness.report import living_docs
-from harness.report import sensitivity as report
-from harness.sensitivity import CAUGHT, ERROR, ESCAPED, Row, SensitivityRun, choose_faults, read_outcome
+from harness.report import living_docs, render
+from harness.report import sensitivity_report as report
 
 REPO = Path(__file__).resolve().parents[2]
 FAULT = BY_NAME["collector-traces-to-debug"]
@@ -91,7 +99,7 @@ def test_table_files_and_living_docs_section(tmp_path: Path) -> None:
     run.rows.append(Row(FAULT.name, FAULT.hop, FAULT.signal, FAULT.kind, FAULT.summary, list(FAULT.catches),
                         verdict=CAUGHT, scenario="A", step="Then x | y", message="no trace | in jaeger",
                         names_signal=True, names_hop=True, time_to_red_s=12.0))
-    written = run.write()
+    written = render.write_sensitivity(run.to_dict(), config.reports_dir)  # as `lab sensitivity` does
     data = json.loads(written["json"].read_text())
     assert data["summary"]["caught_percent"] == 100.0 and data["rows"][0]["fault"] == FAULT.name
     md = written["markdown"].read_text()

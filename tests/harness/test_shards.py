@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import catalogue
-from harness.config import SHARD_PORT_BASE, SHARD_PORT_STEP, LabConfig, shard_bind_address
-from harness.errors import ConfigError
-from harness.scenario import RunOptions
-from harness.shards import (
+from harness.base import services
+from harness.base.config import SHARD_PORT_BASE, SHARD_PORT_STEP, LabConfig, shard_bind_address
+from harness.base.errors import ConfigError
+from harness.bdd.scenario import RunOptions
+from harness.bdd.shards import (
     MAX_SHARDS,
     Shard,
     durations_of,
@@ -93,7 +93,7 @@ def test_each_shard_gets_its_own_lab() -> None:
 def test_no_two_shards_forward_a_port_to_the_same_host_port() -> None:
     """The VMs' forwarded ports all live on 127.0.0.1: every documented port of every shard (and of
     the unsharded lab) must land on its own host port."""
-    ports = set(catalogue.all_ports())
+    ports = set(services.all_ports())
     base = LabConfig.from_sources({}, env={})
     taken: dict[int, tuple[int, int]] = {}
     for shard, port in itertools.product(range(MAX_SHARDS + 1), sorted(ports)):
@@ -131,7 +131,7 @@ def test_durations_are_recorded_per_target_from_a_run(tmp_path: Path) -> None:
 
 
 def test_the_committed_durations_name_scenarios_that_exist() -> None:
-    from harness.scenario import scenario_steps  # noqa: F401  (the features parse)
+    from harness.bdd.scenario import scenario_steps  # noqa: F401  (the features parse)
 
     known = load_durations()
     if not known:
@@ -145,7 +145,7 @@ def test_the_committed_durations_name_scenarios_that_exist() -> None:
 def _feature_ids() -> set[str]:
     from pytest_bdd.feature import get_features
 
-    from harness.report.records import slug
+    from harness.bdd.identity import slug
 
     root = Path(__file__).resolve().parents[2] / "features"
     ids = set()

@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from harness.signals.app import AppClient
-from harness.signals.base import SignalError
-from harness.signals.tracecontext import new_span_id, new_trace_id, new_traceparent, parse_traceparent
+from harness.clients.app import AppClient
+from harness.clients.base import SignalError
+from harness.clients.tracecontext import new_span_id, new_trace_id, new_traceparent, parse_traceparent
 from tests.harness.fake_http import Recorded, Reply
 
 TASK = {"id": 7, "title": "buy milk", "description": "2 litres", "completed": False}

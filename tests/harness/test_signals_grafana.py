@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.signals.base import SignalError
-from harness.signals.grafana import GrafanaClient, frame_columns, frames, has_data, query_errors
+from harness.clients.base import SignalError
+from harness.clients.grafana import GrafanaClient, frame_columns, frames, has_data, query_errors
 from tests.harness.fake_http import Recorded, Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "grafana"

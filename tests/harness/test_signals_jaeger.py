@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import requests
 
-from harness import evidence
-from harness.signals.base import SignalError
-from harness.signals.jaeger import JaegerTraceStore, parse_jaeger_trace
-from harness.signals.model import Span
+from harness.base import evidence
+from harness.clients.base import SignalError
+from harness.clients.jaeger import JaegerTraceStore, parse_jaeger_trace
+from harness.clients.model import Span
 from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "jaeger"

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from harness.http import session
-from harness.signals.base import SignalError
-from harness.signals.jaeger import JaegerTraceStore
-from harness.signals.tracecontext import new_span_id, new_trace_id
-from harness.signals.victorialogs import VictoriaLogsStore
-from harness.waiting import NotYet, eventually
+from harness.base.http import session
+from harness.base.waiting import NotYet, eventually
+from harness.clients.base import SignalError
+from harness.clients.jaeger import JaegerTraceStore
+from harness.clients.tracecontext import new_span_id, new_trace_id
+from harness.clients.victorialogs import VictoriaLogsStore
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
-from harness.signals.base import SignalError
-from harness.signals.loki import LokiLogStore, build_logql, parse_streams
+from harness.clients.base import SignalError
+from harness.clients.loki import LokiLogStore, build_logql, parse_streams
 from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "loki"

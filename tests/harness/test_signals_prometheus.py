@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from harness import evidence
-from harness.signals.base import SignalError
-from harness.signals.prometheus import PrometheusClient, PrometheusError, exemplar_trace_ids
+from harness.base import evidence
+from harness.clients.base import SignalError
+from harness.clients.prometheus import PrometheusClient, PrometheusError, exemplar_trace_ids
 from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "prometheus"
@@ -164,7 +164,7 @@ def test_timeout_is_honoured(server):
 
 
 def test_timeout_scales_with_lab_timeout_scale(server):
-    from harness import waiting
+    from harness.base import waiting
 
     waiting.configure(6)
     server.route("GET", "/api/v1/query", Reply(body=doc("query_up.json"), delay=0.5))

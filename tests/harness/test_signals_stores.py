@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.signals.base import (
+from harness.base.errors import ConfigError
+from harness.clients.base import (
     SignalError,
     any_value,
     hex_id,
@@ -17,12 +17,12 @@ from harness.signals.base import (
     rfc3339_to_ns,
     severity_text,
 )
-from harness.signals.jaeger import JaegerTraceStore
-from harness.signals.loki import LokiLogStore
-from harness.signals.stores import log_store_for, trace_store_for
-from harness.signals.tempo import TempoTraceStore
-from harness.signals.victorialogs import VictoriaLogsStore
-from harness.targets.base import Endpoints
+from harness.clients.jaeger import JaegerTraceStore
+from harness.clients.loki import LokiLogStore
+from harness.clients.stores import log_store_for, trace_store_for
+from harness.clients.tempo import TempoTraceStore
+from harness.clients.victorialogs import VictoriaLogsStore
+from harness.lab.targets.base import Endpoints
 
 
 def test_jaeger_victorialogs_endpoints():
@@ -50,7 +50,7 @@ def test_unknown_store_set_is_a_config_error():
 
 
 def test_every_store_implements_the_one_interface_of_its_kind():
-    from harness.signals.model import LogStore, TraceStore
+    from harness.clients.model import LogStore, TraceStore
 
     assert issubclass(JaegerTraceStore, TraceStore) and issubclass(TempoTraceStore, TraceStore)
     assert issubclass(VictoriaLogsStore, LogStore) and issubclass(LokiLogStore, LogStore)

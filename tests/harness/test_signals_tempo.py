@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from harness.signals.base import SignalError
-from harness.signals.model import Span
-from harness.signals.tempo import TempoTraceStore
+from harness.clients.base import SignalError
+from harness.clients.model import Span
+from harness.clients.tempo import TempoTraceStore
 from tests.harness.fake_http import Reply, signal_doc
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "tempo"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import evidence
-from harness.signals.base import SignalError
-from harness.signals.model import LogRecord
-from harness.signals.victorialogs import VictoriaLogsStore, build_logsql, parse_entry
+from harness.base import evidence
+from harness.clients.base import SignalError
+from harness.clients.model import LogRecord
+from harness.clients.victorialogs import VictoriaLogsStore, build_logsql, parse_entry
 from tests.harness.fake_http import Reply
 
 FIX = Path(__file__).parent / "fixtures" / "signals" / "victorialogs"

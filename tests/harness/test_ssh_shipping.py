@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import remote as hr
-from harness import shipping, testinfra_ssh
-from harness.errors import LabError
+from harness.base.errors import LabError
+from harness.lab import remote as hr
+from harness.lab import shipping, testinfra_ssh
 
 
 def test_only_images_whose_id_differs_are_sent() -> None:
@@ -32,8 +32,8 @@ def test_an_image_missing_here_cannot_be_sent() -> None:
 
 
 def test_remote_env_forwards_what_the_compose_files_name() -> None:
-    from harness import deploy
-    from harness.config import LabConfig
+    from harness.base.config import LabConfig
+    from harness.lab import deploy
 
     config = LabConfig(target="vagrant")
     plan = deploy.DeployPlan(

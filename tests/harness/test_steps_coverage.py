@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 import steps
-from harness.scenario import item_list, scenario_steps, sentence, step_coverage, step_definitions
+from harness.bdd.scenario import item_list, scenario_steps, sentence, step_coverage, step_definitions
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -39,7 +39,7 @@ Feature: Broken on purpose
 BROKEN_STEPS = """\
 from pytest_bdd import given, then, when
 
-from harness.scenario import sentence
+from harness.bdd.scenario import sentence
 
 
 @given("a lab")

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import targets
-from harness.config import LabConfig, split_host
-from harness.errors import ConfigError, LabError
-from harness.progress import Display
-from harness.targets import NotSupported, choose
-from harness.targets.docker import DockerTarget
-from harness.targets.existing import ExistingTarget, endpoints_from_file
-from harness.targets.vagrant import VagrantTarget
+from harness.base.config import LabConfig, split_host
+from harness.base.errors import ConfigError, LabError
+from harness.base.progress import Display
+from harness.lab import targets
+from harness.lab.targets import NotSupported, choose
+from harness.lab.targets.docker import DockerTarget
+from harness.lab.targets.existing import ExistingTarget, endpoints_from_file
+from harness.lab.targets.vagrant import VagrantTarget
 
 QUIET = Display.silent()
 
@@ -61,7 +61,7 @@ def test_auto_takes_vagrant_when_it_is_usable(monkeypatch) -> None:
     )
     target, reason = choose(LabConfig(), QUIET)
     assert isinstance(target, VagrantTarget) and reason == "auto: vagrant and libvirt are usable"
-    assert targets.TARGET_CLASSES["vagrant"] == "harness.targets.vagrant:VagrantTarget"
+    assert targets.TARGET_CLASSES["vagrant"] == "harness.lab.targets.vagrant:VagrantTarget"
 
 
 def test_auto_with_nothing_usable_says_what_is_missing(monkeypatch) -> None:
@@ -172,7 +172,7 @@ def test_existing_up_and_down_only_check(local_lab: Path, capsys) -> None:
 
 
 def test_existing_up_fails_with_what_did_not_answer(tmp_path: Path) -> None:
-    from harness import waiting
+    from harness.base import waiting
 
     waiting.configure(0.1)
     dead = "http://127.0.0.1:9"  # discard port on loopback: nothing listens

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import LabConfig
-from harness.deploy import DeployPlan, ImageSource
-from harness.engine import ServiceState, docker_client
-from harness.errors import LabError
-from harness.progress import Display, run
-from harness.targets import docker_answers
-from harness.targets.docker import DockerTarget
+from harness.base.config import LabConfig
+from harness.base.errors import LabError
+from harness.base.progress import Display, run
+from harness.lab.deploy import DeployPlan, ImageSource
+from harness.lab.engine import ServiceState, docker_client
+from harness.lab.targets import docker_answers
+from harness.lab.targets.docker import DockerTarget
 
 IMAGE = "lab/base:bookworm"
 

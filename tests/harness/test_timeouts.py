@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import timeouts, waiting
+from harness.base import timeouts, waiting
 
 HARNESS = Path(__file__).resolve().parents[2] / "harness"
 
@@ -29,9 +29,9 @@ def test_every_kind_scales_with_the_run_and_the_header_names_them_all() -> None:
 def test_the_waits_of_the_lab_read_their_kind_from_the_table() -> None:
     """The module constants that used to hold these numbers now name a kind of the table."""
     expected = {
-        "engine/base.py": ("WAIT_TIMEOUT", "deploy"), "compose.py": ("DOWN_TIMEOUT", "cleanup"),
-        "engine/ssh.py": ("ACT_TIMEOUT", "exec"), "http.py": ("DEFAULT_TIMEOUT", "http"),
-        "netfault.py": ("HOST_TIMEOUT", "fault"), "vm/vagrant_cli.py": ("DEFAULT_TIMEOUT", "vm"),
+        "lab/engine/base.py": ("WAIT_TIMEOUT", "deploy"), "lab/compose.py": ("DOWN_TIMEOUT", "cleanup"),
+        "lab/engine/ssh.py": ("ACT_TIMEOUT", "exec"), "base/http.py": ("DEFAULT_TIMEOUT", "http"),
+        "faults/network.py": ("HOST_TIMEOUT", "fault"), "lab/vm/vagrant_cli.py": ("DEFAULT_TIMEOUT", "vm"),
     }
     for module, (name, kind) in expected.items():
         text = (HARNESS / module).read_text()

@@ -1,4 +1,4 @@
-"""harness.vm.vagrant_cli (and the boot watchdog of harness.vm.boot): python-vagrant with timeouts,
+"""harness.lab.vm.vagrant_cli (and the boot watchdog of harness.lab.vm.boot): python-vagrant with timeouts,
 call logs, a host lock, state read back and one retry — tested against real `vagrant status` output
 and a fake vagrant executable on PATH."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import waiting
-from harness.progress import Display
-from harness.vm import boot
-from harness.vm import vagrant_cli as hv
+from harness.base import waiting
+from harness.base.progress import Display
+from harness.lab.vm import boot
+from harness.lab.vm import vagrant_cli as hv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vagrant"
 

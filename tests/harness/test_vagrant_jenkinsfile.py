@@ -562,6 +562,6 @@ def test_command_normalisation() -> None:
     assert core("tox exec -e acceptance -- lab report merge reports ${inputs.join(' ')}") == MERGE
     assert core('tox exec -e acceptance -- lab report merge "$ROOT/reports/all" "$ROOT/r/docker"') == MERGE
     assert core("tox exec -e acceptance -- lab up --target vagrant") != TEARDOWN
-    assert core("tox exec -e acceptance -- python -m harness.docs_check x") == (
+    assert core("tox exec -e acceptance -- python -m harness.report.docs_check x") == (
         "tox exec -e acceptance -- python"
     )

@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness import config as hc
-from harness.config import LabConfig, VmSettings
-from harness.errors import ConfigError, LabError
-from harness.progress import Display, run
-from harness.targets import vagrant as tv
-from harness.vm import boot
-from harness.vm.libvirt import box_volume_prefix
-from harness.vm.state import fingerprint, load_state
+from harness.base import config as hc
+from harness.base.config import LabConfig, VmSettings
+from harness.base.errors import ConfigError, LabError
+from harness.base.progress import Display, run
+from harness.lab.targets import vagrant as tv
+from harness.lab.vm import boot
+from harness.lab.vm.libvirt import box_volume_prefix
+from harness.lab.vm.state import fingerprint, load_state
 
 REPO = Path(__file__).parents[2]
 
@@ -222,7 +222,7 @@ services:
 
 
 def _engine_skip_reason() -> str | None:
-    from harness.engine import SdkEngine
+    from harness.lab.engine import SdkEngine
 
     engine = SdkEngine("probe")
     try:
@@ -231,7 +231,7 @@ def _engine_skip_reason() -> str | None:
         return f"no Docker engine: {exc}"
     finally:
         engine.close()
-    from harness.images import required_local_images
+    from harness.lab.images import required_local_images
 
     missing = sorted(set(required_local_images("jaeger-victorialogs")) - tags)
     if missing or IMAGE not in tags:

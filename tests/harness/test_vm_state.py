@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.vm import state as vs
-from harness.vm.vagrant_cli import NOT_CREATED, POWEROFF, RUNNING
+from harness.lab.vm import state as vs
+from harness.lab.vm.vagrant_cli import NOT_CREATED, POWEROFF, RUNNING
 
 REPO = Path(__file__).parents[2]
 

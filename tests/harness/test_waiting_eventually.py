@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness.waiting import NotYet, WaitTimeout, configure, eventually, scaled, timeout_scale
+from harness.base.waiting import NotYet, WaitTimeout, configure, eventually, scaled, timeout_scale
 
 
 def test_returns_the_checks_value_after_retries() -> None:

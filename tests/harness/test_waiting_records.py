@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.waiting import (
+from harness.base.waiting import (
     GiveUp,
     NotYet,
     WaitRecord,

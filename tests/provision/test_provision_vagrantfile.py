@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from harness import catalogue
+from harness.base import services
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("vagrantfile_probe.rb")
 BOOTSTRAP = REPO / "provision" / "vm" / "bootstrap.sh"
-DOCUMENTED_PORTS = set(catalogue.all_ports())
+DOCUMENTED_PORTS = set(services.all_ports())
 
 needs_ruby = pytest.mark.skipif(shutil.which("ruby") is None,
                                 reason="ruby not installed (comes with vagrant)")

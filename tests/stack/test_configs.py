@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import catalogue
+from harness.base import services
 from tests.stack.test_configs_support import (
     STACK,
     STORE_SETS,
@@ -418,13 +418,13 @@ def test_grafana_dashboards_have_fixed_uids_and_panels(dashboards: list[dict[str
 
 # == Compose ======================================================================================
 COMBINATIONS = [(s, local) for s in (None, *STORE_SETS) for local in (False, True)]
-# The expectations come from the one catalogue of services (harness/catalogue.py).
-HOST_PORTS = catalogue.documented_ports()
+# The expectations come from the one catalogue of services (harness/base/services.py).
+HOST_PORTS = services.documented_ports()
 # What stack/images/build.sh can build here; Tempo, Loki and Grafana always come from a registry.
-LOCAL_BUILDABLE = {s.name for s in catalogue.SERVICES.values() if s.local_image}
+LOCAL_BUILDABLE = {s.name for s in services.SERVICES.values() if s.local_image}
 SERVICES = {
-    None: {s.name for s in catalogue.SERVICES.values() if s.store_sets == catalogue.STORE_SETS},
-    **{stores: {s.name for s in catalogue.services_of(stores)} for stores in catalogue.STORE_SETS},
+    None: {s.name for s in services.SERVICES.values() if s.store_sets == services.STORE_SETS},
+    **{stores: {s.name for s in services.services_of(stores)} for stores in services.STORE_SETS},
 }
 
 

@@ -21,19 +21,19 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import catalogue
-from harness.dashboards import (  # noqa: F401 - re-exported for the config tests
+from harness.base import services
+from harness.checks.dashboards import (  # noqa: F401 - re-exported for the config tests
     BUILTIN_VARIABLES,
     PanelQuery,
     promql_queries,
     substitute_variables,
 )
-from harness.dashboards import load_dashboards as _load_dashboards
+from harness.checks.dashboards import load_dashboards as _load_dashboards
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "stack"
 DASHBOARDS = STACK / "grafana" / "dashboards"
-STORE_SETS = catalogue.STORE_SETS
+STORE_SETS = services.STORE_SETS
 # Only for rendering configs in tests; never a real password.
 TEST_GRAFANA_PASSWORD = "config-test-only"
 

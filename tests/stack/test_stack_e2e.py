@@ -13,14 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness import expect
-from harness.config import LabConfig
-from harness.engine import SdkEngine
-from harness.images import missing_local_images
-from harness.lab import Lab
-from harness.signals.tracecontext import new_traceparent
-from harness.targets.docker import DockerTarget
-from harness.traffic import ok
+from harness.base.config import LabConfig
+from harness.checks import expect
+from harness.clients.tracecontext import new_traceparent
+from harness.drive.traffic import ok
+from harness.lab.engine import SdkEngine
+from harness.lab.images import missing_local_images
+from harness.lab.lifecycle import Lab
+from harness.lab.targets.docker import DockerTarget
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

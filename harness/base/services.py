@@ -1,0 +1,109 @@
+"""The one catalogue of the lab's services: what each is, where it listens, how to tell it is up,
+which image it runs from here, which store set has it, whether it may run as root.
+
+Everything that names services derives from this table: the endpoints of a lab on a host, the
+"only documented ports" and "not root" posture checks, the existing target's reachability probes,
+the local image tables, which store set provides what (skip reasons), and the tests that compare
+the Vagrantfile's forwarded ports, the compose files and the feature files with it. Adding a
+service is one entry here (and its compose and image files).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+STORE_SETS: Final = ("jaeger-victorialogs", "tempo-loki")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # the compose service name
+    ports: MappingProxyType[int, str]  # host port -> what it is (published on the host / the VM)
+    endpoint: str | None  # key in Endpoints (and `lab endpoints --json`) of its main URL
+    port: int | None  # the port of that URL
+    ready_path: str  # an HTTP path on that URL that answers when the service is up
+    store_sets: tuple[str, ...] = STORE_SETS  # the sets that run it
+    local_image: str | None = None  # the lab/*:local tag stack/images/build.sh makes (None: cannot here)
+    may_run_as_root: bool = False
+    role: str = ""
+    # further URLs of the service in Endpoints: key -> port (optional keys: old endpoints files lack them)
+    more_endpoints: tuple[tuple[str, int], ...] = ()
+
+
+def _ports(**named: int) -> MappingProxyType[int, str]:
+    return MappingProxyType({port: name.replace("_", "-") for name, port in named.items()})
+
+
+SERVICES: Final[dict[str, Service]] = {
+    s.name: s
+    for s in (
+        Service("frontend", _ports(http=8080), "frontend", 8080, "/healthz",
+                local_image="lab/frontend:local", role="nginx: the page and /api/ to the backend"),
+        Service("backend", _ports(http=5000), "backend", 5000, "/ready",
+                local_image="lab/backend:local", role="the Flask task API (gunicorn)"),
+        Service("otel-collector",
+                _ports(otlp_grpc=4317, otlp_http=4318, health=13133, metrics=8888),
+                "collector_health", 13133, "/", local_image="lab/otel-collector:local",
+                role="OpenTelemetry Collector: OTLP in, traces and logs to the stores",
+                more_endpoints=(("collector_metrics", 8888),)),
+        Service("prometheus", _ports(http=9090), "prometheus", 9090, "/-/ready",
+                local_image="lab/prometheus:local", role="scrapes the app, the collector and the stores"),
+        Service("jaeger", _ports(query=16686), "traces", 16686, "/api/services", ("jaeger-victorialogs",),
+                local_image="lab/jaeger:local", role="trace store"),
+        Service("victorialogs", _ports(http=9428), "logs", 9428, "/health", ("jaeger-victorialogs",),
+                local_image="lab/victorialogs:local", role="log store"),
+        Service("tempo", _ports(http=3200), "traces", 3200, "/ready", ("tempo-loki",), role="trace store"),
+        Service("loki", _ports(http=3100), "logs", 3100, "/ready", ("tempo-loki",), role="log store"),
+        Service("grafana", _ports(http=3000), "grafana", 3000, "/api/health", ("tempo-loki",),
+                role="dashboards joining the three signals"),
+    )
+}
+
+SERVICE_NAMES: Final = tuple(SERVICES)
+
+
+def services_of(stores: str) -> list[Service]:
+    """The services a store set runs, in catalogue order."""
+    return [s for s in SERVICES.values() if stores in s.store_sets]
+
+
+def documented_ports(stores: str | None = None) -> dict[str, set[int]]:
+    """Service -> the host ports it publishes (every service when ``stores`` is None)."""
+    chosen = SERVICES.values() if stores is None else services_of(stores)
+    return {s.name: set(s.ports) for s in chosen}
+
+
+def all_ports() -> dict[int, str]:
+    """Every documented port -> ``service/purpose`` (what the Vagrantfile forwards)."""
+    return {p: f"{s.name}/{what}" for s in SERVICES.values() for p, what in s.ports.items()}
+
+
+def provides(stores: str) -> frozenset[str]:
+    """The services a store set has beyond the common ones (e.g. "grafana" for tempo-loki)."""
+    return frozenset(s.name for s in services_of(stores) if s.store_sets != STORE_SETS)
+
+
+def endpoint_services(stores: str) -> dict[str, Service]:
+    """Endpoint key -> the service behind it, for one store set."""
+    return {s.endpoint: s for s in services_of(stores) if s.endpoint}
+
+
+def more_endpoints(stores: str) -> dict[str, int]:
+    """Optional endpoint key -> port, for one store set (e.g. ``collector_metrics``: the collector's
+    own metrics, read by :mod:`harness.clients.hops`)."""
+    return {key: port for s in services_of(stores) for key, port in s.more_endpoints}
+
+
+def local_images(stores: str) -> dict[str, str] | None:
+    """Service -> lab/*:local tag for a store set whose every image can be built here, else None."""
+    chosen = services_of(stores)
+    if any(s.local_image is None for s in chosen):
+        return None
+    return {s.name: s.local_image for s in chosen if s.local_image}
+
+
+def unbuildable(stores: str) -> tuple[str, ...]:
+    """The services of a store set that have no local image."""
+    return tuple(s.name for s in services_of(stores) if s.local_image is None)

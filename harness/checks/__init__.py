@@ -1,0 +1,1 @@
+"""Floor 6 — the assertion vocabulary (:mod:`harness.checks.expect`) and the acceptance checks."""

@@ -1,0 +1,241 @@
+"""Network faults on the lab's own network, one link at a time: packets from one service's
+container to another's delayed (``tc netem``) or dropped (an nftables rule), made in the sending
+container's network namespace with ``nsenter`` on the host that runs the containers — the docker
+host here (as root, or through ``sudo -n``), the lab VM over ssh (the ``vagrant`` user's sudo).
+
+Only the one link is touched: netem sits on its own band of a ``prio`` qdisc that a u32 filter
+feeds with the destination's address alone; the drop rule names the destination's address alone;
+both live in the container's namespace and go away when it restarts. Why these tools and not
+``docker network disconnect`` or a Toxiproxy: docs/adr/0009-network-faults-and-telemetry-accounting.md.
+
+Every fault is removed by :meth:`NetworkFaults.clear` (idempotent), also when the step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness.base import evidence, timeouts
+from harness.base.errors import LabError
+from harness.base.progress import CommandResult, run
+from harness.lab.engine.model import SERVICE_LABEL
+from harness.lab.targets.base import NotSupported
+
+if TYPE_CHECKING:
+    from harness.lab.targets.base import Target
+
+NFT_TABLE = "lab_netfault"
+HOST_TIMEOUT = timeouts.base("fault")
+NO_NETEM = "Specified qdisc kind is unknown"
+
+
+@dataclass(frozen=True)
+class Link:
+    """Packets from ``source``'s container to ``dest``'s (compose service names)."""
+
+    source: str
+    dest: str
+
+    def __str__(self) -> str:
+        return f"{self.source} → {self.dest}"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A fault held on ``link`` (unix times). Its edges are known only to within the time a command
+    takes — seconds over ssh in a busy VM: the rule is in place somewhere between ``setting_at`` (its
+    command began) and ``applied_at`` (it had returned), and gone somewhere between ``clearing_at``
+    and ``cleared_at``."""
+
+    link: Link
+    setting_at: float
+    applied_at: float
+    clearing_at: float
+    cleared_at: float
+
+    @property
+    def in_effect(self) -> tuple[float, float]:
+        """The widest time it may have been in place: what it may have cost is judged on this."""
+        return self.setting_at, self.cleared_at
+
+
+class HostShell:
+    """Shell code run as root on the host of the lab's containers."""
+
+    def __init__(self, target: Target):
+        self.where = "this host"
+        self._remote = getattr(target, "admin_remote", None)  # the vagrant target: the VM, sudo
+        if self._remote is not None:
+            self.where = f"the VM ({self._remote.where})"
+        elif target.name != "docker":
+            raise NotSupported(
+                f"target {target.name!r} gives no shell on the host of its containers: network faults "
+                "need one (docker or vagrant target)")
+
+    def run(self, script: str, timeout: float = HOST_TIMEOUT) -> CommandResult:
+        if self._remote is not None:
+            return self._remote.run(f"sudo -n sh -c {shlex.quote(script)}", timeout=timeout, record=False)
+        argv = ["sh", "-c", script] if os.geteuid() == 0 else ["sudo", "-n", "sh", "-c", script]
+        return run(argv, timeout=timeout, record=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    pid: int
+    addresses: Mapping[str, str]  # network name -> IPv4 address
+
+
+def endpoints(target: Target) -> dict[str, Endpoint]:
+    """Service -> its running container's pid and addresses, from the engine's inspect documents."""
+    out: dict[str, Endpoint] = {}
+    for doc in target.engine.inspect_project():
+        state = doc.get("State") or {}
+        if state.get("Status") != "running" or not state.get("Pid"):
+            continue
+        service = ((doc.get("Config") or {}).get("Labels") or {}).get(SERVICE_LABEL, "")
+        networks = (doc.get("NetworkSettings") or {}).get("Networks") or {}
+        addresses = {name: n.get("IPAddress") for name, n in networks.items() if n.get("IPAddress")}
+        out.setdefault(service, Endpoint(service, int(state["Pid"]), addresses))
+    return out
+
+
+def _resolve(target: Target, link: Link, known: dict[str, Endpoint] | None = None) -> tuple[Endpoint, str]:
+    found = known if known is not None else endpoints(target)
+    for name in (link.source, link.dest):
+        if name not in found:
+            raise LabError(f"network fault on {link}: no running container for {name!r} "
+                           f"(running: {', '.join(sorted(found)) or 'none'})")
+    source, dest = found[link.source], found[link.dest]
+    shared = sorted(set(source.addresses) & set(dest.addresses))
+    if not shared:
+        raise LabError(f"network fault on {link}: the two containers share no network")
+    return source, dest.addresses[shared[0]]
+
+
+def delay_script(pid: int, address: str, delay_ms: int) -> str:
+    """tc netem on the band that only packets to ``address`` enter (the rest is untouched)."""
+    ns = f"nsenter -t {pid} -n"
+    return (
+        "set -e; "
+        f"dev=$({ns} ip -o route get {address} | awk '{{for (i = 1; i < NF; i++) if ($i == \"dev\") "
+        "{ print $(i + 1); exit }}'); "
+        f'{ns} tc qdisc del dev "$dev" root 2>/dev/null || true; '
+        f'{ns} tc qdisc add dev "$dev" root handle 1: prio bands 4 priomap 1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1; '
+        f'{ns} tc qdisc add dev "$dev" parent 1:4 handle 40: netem delay {int(delay_ms)}ms; '
+        f'{ns} tc filter add dev "$dev" parent 1: protocol ip prio 1 u32 '
+        f"match ip dst {address}/32 flowid 1:4; "
+        f'{ns} tc qdisc show dev "$dev"'
+    )
+
+
+def drop_script(pid: int, address: str) -> str:
+    """An nftables table of our own in the namespace that drops every packet to ``address``."""
+    ns = f"nsenter -t {pid} -n"
+    rules = (f"table inet {NFT_TABLE} {{\n"
+             "  chain output { type filter hook output priority 0; policy accept; "
+             f"ip daddr {address} drop; }}\n"
+             "}")
+    return (f"set -e; {ns} nft delete table inet {NFT_TABLE} 2>/dev/null || true; "
+            f"printf '%s\\n' {shlex.quote(rules)} | {ns} nft -f -; {ns} nft list table inet {NFT_TABLE}")
+
+
+def clear_script(pid: int, address: str) -> str:
+    ns = f"nsenter -t {pid} -n"
+    return (f"dev=$({ns} ip -o route get {address} | awk '{{for (i = 1; i < NF; i++) if ($i == \"dev\") "
+            "{ print $(i + 1); exit }}'); "
+            f'{ns} tc qdisc del dev "$dev" root 2>/dev/null; '
+            f"{ns} nft delete table inet {NFT_TABLE} 2>/dev/null; true")
+
+
+class NetworkFaults:
+    """Faults on the links of one target's lab; remembers what it set, so :meth:`clear` undoes it."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.shell = HostShell(target)
+        self._applied: dict[Link, tuple[int, str]] = {}
+        self._known: dict[str, Endpoint] | None = None
+
+    def prepare(self) -> NetworkFaults:
+        """Look the containers up now, so that a fault set later during traffic starts at once.
+
+        Reading every container's pid and addresses is one ``docker inspect`` over ssh on the
+        vagrant target, and it took 16 s in a TCG VM serving traffic: longer than a third of a
+        20-second run, so a fault looked up when it was due began after the traffic had ended. Only
+        for faults on containers that are not restarted in between (a new container has a new pid).
+        """
+        self._known = endpoints(self.target)
+        return self
+
+    def _apply(self, link: Link, kind: str, script_for: Any) -> float:
+        """Set the fault; the time its command began (the fault may be in place from then)."""
+        source, address = _resolve(self.target, link, self._known)
+        began = time.time()
+        result = self.shell.run(script_for(source.pid, address))
+        if not result.ok:
+            self.shell.run(clear_script(source.pid, address))
+            if NO_NETEM in result.output:
+                raise NotSupported(f"the kernel of {self.shell.where} has no netem qdisc "
+                                   f"(sch_netem/sch_prio): tc netem cannot delay {link} there")
+            raise LabError(f"{kind} on {link} in {self.shell.where} failed: {result.tail(5)}")
+        self._applied[link] = (source.pid, address)
+        evidence.attach("command", f"network fault: {kind} on {link}", where=self.shell.where,
+                        address=address, output=evidence.trim(result.output, 1500),
+                        seconds=round(time.time() - began, 1))
+        return began
+
+    def delay(self, link: Link, delay_ms: int) -> float:
+        """Every packet from ``link.source`` to ``link.dest`` waits ``delay_ms`` longer; the time
+        the command that set it began."""
+        if not 0 < delay_ms <= 10_000:
+            raise ValueError(f"a delay of {delay_ms} ms is out of range; use 1 to 10000 ms")
+        return self._apply(link, f"{delay_ms} ms delay", lambda pid, ip: delay_script(pid, ip, delay_ms))
+
+    def partition(self, link: Link) -> float:
+        """Every packet from ``link.source`` to ``link.dest`` is dropped (TCP stalls, new connections
+        time out), until :meth:`clear`; the time the command that set it began."""
+        return self._apply(link, "partition", drop_script)
+
+    def clear(self, link: Link | None = None) -> None:
+        """Remove the fault on ``link`` (every fault this object set, when None)."""
+        for one in [link] if link is not None else list(self._applied):
+            known = self._applied.pop(one, None)
+            if known is None:
+                try:
+                    source, address = _resolve(self.target, one)
+                except LabError:
+                    continue  # the container is gone: so is its namespace and the fault
+                known = (source.pid, address)
+            result = self.shell.run(clear_script(*known))
+            evidence.attach("command", f"network fault cleared on {one}", where=self.shell.where,
+                            exit_code=result.exit_code)
+
+    def can_delay(self, link: Link = Link("backend", "otel-collector")) -> str | None:
+        """None when ``link`` can be delayed here (tried with 1 ms, then cleared); else why not."""
+        try:
+            self.delay(link, 1)
+        except (NotSupported, LabError) as exc:
+            return str(exc)
+        finally:
+            self.clear(link)
+        return None
+
+    def hold(self, link: Link, seconds: float, *, delay_ms: int | None = None) -> Held:
+        """A delay of ``delay_ms`` (or, when None, a partition) on ``link`` for ``seconds``, then
+        cleared — also when interrupted. Says when the fault was in place: setting it up over ssh in
+        a busy VM takes seconds, and it is held for ``seconds`` once that has returned."""
+        try:
+            setting = self.delay(link, delay_ms) if delay_ms is not None else self.partition(link)
+            applied = time.time()
+            time.sleep(seconds)
+        finally:
+            clearing = time.time()
+            self.clear(link)
+            cleared = time.time()
+        return Held(link, setting, applied, clearing, cleared)

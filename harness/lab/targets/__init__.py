@@ -1,0 +1,123 @@
+"""Where the lab runs, and which place a run uses — chosen once, with the reason said aloud.
+
+Targets are registered by import path so that a new one is one line in :data:`TARGET_CLASSES` and a
+target whose dependencies are missing does not break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+
+from harness.base.config import LabConfig
+from harness.base.errors import ConfigError, LabError
+from harness.base.progress import Display, run
+from harness.base.waiting import scaled
+from harness.lab.targets.base import Endpoints, NotSupported, Target
+
+__all__ = [
+    "TARGET_CLASSES",
+    "Endpoints",
+    "NotSupported",
+    "Target",
+    "choose",
+    "docker_answers",
+    "target_class",
+    "vagrant_usable",
+    "validate",
+]
+
+TARGET_CLASSES: dict[str, str] = {
+    "docker": "harness.lab.targets.docker:DockerTarget",
+    "existing": "harness.lab.targets.existing:ExistingTarget",
+    "vagrant": "harness.lab.targets.vagrant:VagrantTarget",
+}
+
+PROBE_TIMEOUT = 20.0
+
+
+def target_class(name: str) -> type[Target]:
+    """The class registered for ``name`` (ConfigError when there is none in this version)."""
+    if name not in TARGET_CLASSES:
+        raise ConfigError(f"target {name!r} is not known; use one of: {', '.join(TARGET_CLASSES)}")
+    module_name, _, attr = TARGET_CLASSES[name].partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    assert issubclass(cls, Target)
+    return cls
+
+
+def vagrant_usable(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
+    """Vagrant on PATH and libvirt answering (``virsh -c qemu:///system version``)."""
+    if shutil.which("vagrant") is None:
+        return False, "vagrant is not on PATH"
+    if shutil.which("virsh") is None:
+        return False, "virsh (libvirt clients) is not on PATH"
+    result = run(["virsh", "-c", "qemu:///system", "version"], timeout=scaled(timeout))
+    if not result.ok:
+        why = "timed out" if result.timed_out else (result.tail(1) or f"exit {result.exit_code}")
+        return False, f"libvirt does not answer (virsh -c qemu:///system version: {why})"
+    return True, "vagrant and libvirt are usable"
+
+
+def docker_answers(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
+    """Whether the Docker engine (``DOCKER_HOST`` or the default socket) answers, and its version."""
+    from docker.errors import DockerException
+
+    from harness.lab.engine import docker_client
+
+    try:
+        client = docker_client(timeout=timeout)
+        try:
+            version = client.version().get("Version", "?")
+        finally:
+            client.close()
+    except (LabError, DockerException, OSError) as exc:
+        return False, f"the Docker engine does not answer ({' '.join(str(exc).split())})"
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return True, f"the Docker engine answers at {where} (Docker {version})"
+
+
+def validate(config: LabConfig) -> None:
+    """What can be checked before any target is made (ConfigError, one line): the same for `lab`
+    and for `pytest features`, so a bad endpoints file is refused at once by both."""
+    if config.endpoints_file is not None:
+        from harness.lab.targets.existing import endpoints_from_file
+
+        endpoints_from_file(config.endpoints_file)
+
+
+def choose(config: LabConfig, display: Display | None = None) -> tuple[Target, str]:
+    """The target for ``config`` and a one-line reason.
+
+    Explicit wins; ``auto`` takes an existing lab when LAB_HOST/LAB_ENDPOINTS_FILE name one, else
+    vagrant when it is registered and usable, else docker when the engine answers.
+    """
+    if config.target != "auto":
+        cls = target_class(config.target)
+        return cls(config, display=display), f"chosen explicitly (--target or LAB_TARGET={config.target})"
+
+    if config.lab_host or config.endpoints_file:
+        given = (
+            f"LAB_HOST={config.lab_host}"
+            if config.lab_host
+            else f"LAB_ENDPOINTS_FILE={config.endpoints_file}"
+        )
+        return target_class("existing")(
+            config, display=display
+        ), f"auto: {given} names a lab that already runs"
+
+    reasons = []
+    usable, why = vagrant_usable()
+    if usable:
+        return target_class("vagrant")(config, display=display), f"auto: {why}"
+    reasons.append(why)
+    ok, why = docker_answers()
+    if ok:
+        return target_class("docker")(config, display=display), f"auto: {'; '.join(reasons)}; {why}"
+    reasons.append(why)
+    # Not a bad setting: the host lacks what a target needs (the same exit as --target docker here).
+    raise LabError(
+        f"no target can run the lab: {'; '.join(reasons)}; start dockerd (or install "
+        "docker.io), or point at a running lab with --target existing --lab-host HOST"
+    )
