@@ -37,6 +37,7 @@ Feature: The lab under failure
     And I create a task titled "after collector" with a trace id of my choosing
     Then the trace store has that trace within 60 seconds
 
+  @quiet
   Scenario: Errors and slow requests move the SLIs
     Given the SLI window holds none of the earlier scenarios' requests
     And I note the SLI values

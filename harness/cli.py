@@ -502,6 +502,7 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
     from harness.bdd import shards
     from harness.report import model
 
+    by_target: dict[str, list[dict[str, Any]]] = {}
     for path in args.inputs:
         try:
             results = model.load(_results_path(path))
@@ -510,8 +511,11 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
         target = args.for_target or str(results["run"].get("target") or "docker").split(",")[0].strip()
         if target not in ("docker", "vagrant"):
             raise ConfigError(f"{path}: the run's target is {target!r}; say --for docker or --for vagrant")
-        n = shards.update_durations(results, target)
-        display.info(f"{path}: {n} scenario durations recorded for {target} in {shards.DURATIONS_FILE}")
+        by_target.setdefault(target, []).append(results)
+    for target, runs in by_target.items():
+        n = shards.update_durations(runs, target)
+        display.info(f"{n} scenario durations (the mean of {len(runs)} runs) recorded for {target} in "
+                     f"{shards.DURATIONS_FILE}")
     return 0
 
 

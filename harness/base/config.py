@@ -205,6 +205,13 @@ class LabConfig:
     shard: int | None = None  # this lab serves shard k of a sharded run (see for_shard)
 
     @property
+    def lab_state_dir(self) -> Path:
+        """The harness's own files of this lab (``.lab/``: ssh config, VM fingerprint): a folder per
+        shard, so two shards' VMs never read or write each other's."""
+        root = self.repo_root / ".lab"
+        return root / f"shard-{self.shard}" if self.shard else root
+
+    @property
     def lab_reports_dir(self) -> Path:
         """Where this lab's own logs go (vagrant calls, serial console): a folder per shard."""
         return self.reports_dir / f"shard-{self.shard}" if self.shard else self.reports_dir

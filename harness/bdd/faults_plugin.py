@@ -13,7 +13,7 @@ import pytest
 
 from harness.base import evidence
 from harness.bdd.bdd_adapter import scenario_of_item
-from harness.bdd.scenario import order_destructive_last
+from harness.bdd.scenario import run_order
 
 _APPLIED = pytest.StashKey[bool]()
 
@@ -52,7 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unknown:
         raise pytest.UsageError(f"no scenario titled {', '.join(map(repr, unknown))} in the features")
     config.hook.pytest_deselected(items=other)
-    items[:] = order_destructive_last([item for t in titles for item in chosen[t]])  # as the suite does
+    items[:] = run_order([item for t in titles for item in chosen[t]])  # as the suite does
 
 
 @pytest.fixture(autouse=True)

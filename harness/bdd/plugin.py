@@ -22,8 +22,8 @@ from harness.bdd.run_info import add_run_info, reports_dir
 from harness.bdd.scenario import (
     FEATURE_TAGS,
     RunOptions,
-    order_destructive_last,
     plan_shards,
+    run_order,
     static_skip_reason,
 )
 from harness.lab.lifecycle import LabLifecycle, LabStartFailed
@@ -166,7 +166,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = static_skip_reason(run.config, {m.name for m in item.iter_markers()})
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
-    items[:] = order_destructive_last(items)
+    items[:] = run_order(items)
     options = config.stash[_RUN_OPTIONS]
     if options.shards > 1 or options.only:
         count = options.shards if options.shards > 1 else options.only.count

@@ -38,6 +38,7 @@ FEATURE_TAGS: dict[str, str] = {
     "destructive": "changes the lab; runs after the others and restores what it changed",
     "load": "sustained, bounded traffic with per-signal accounting (the longest scenarios)",
     "ui": "drives the page in a real browser (Debian's Chromium through Playwright)",
+    "quiet": "needs a lab that has served no request for a minute (SLI windows): runs first on its lab",
     "network": "a fault in the lab's own network (nft partition, tc netem delay), at a rate a TCG VM carries",
 }
 
@@ -69,13 +70,16 @@ def runtime_skip_reason(capabilities: frozenset[str], target: str, tags: set[str
 T = TypeVar("T")
 
 
-def order_destructive_last(items: Sequence[T]) -> list[T]:
-    """Stable order with @destructive scenarios after all others."""
+def run_order(items: Sequence[T]) -> list[T]:
+    """Stable order on one lab: @quiet scenarios first (a fresh lab has served no requests, so
+    their quiet window holds at once instead of after a minute of waiting), then the others,
+    @destructive ones last."""
 
-    def is_destructive(item: Any) -> bool:
-        return any(m.name == "destructive" for m in item.iter_markers())
+    def rank(item: Any) -> int:
+        tags = {m.name for m in item.iter_markers()}
+        return 0 if "quiet" in tags else 2 if "destructive" in tags else 1
 
-    return sorted(items, key=is_destructive)
+    return sorted(items, key=rank)
 
 
 # ------------------------------------------------------------------------------ sentence parameters

@@ -100,14 +100,18 @@ def durations_of(results: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def update_durations(results: Mapping[str, Any], target: str, path: Path = DURATIONS_FILE) -> int:
-    """Record a run's durations for ``target`` (newest measurement wins); returns how many."""
+def update_durations(runs: Sequence[Mapping[str, Any]], target: str, path: Path = DURATIONS_FILE) -> int:
+    """Record the mean of these runs' durations for ``target`` (they replace what the file had for
+    the scenarios they ran; the others keep theirs); returns how many scenarios were recorded."""
     data = load_durations(path)
-    measured = durations_of(results)
-    data.setdefault(target, {}).update(measured)
+    taken: dict[str, list[float]] = {}
+    for results in runs:
+        for key, seconds in durations_of(results).items():
+            taken.setdefault(key, []).append(seconds)
+    data.setdefault(target, {}).update({k: round(statistics.fmean(v), 1) for k, v in taken.items()})
     ordered = {t: dict(sorted(d.items())) for t, d in sorted(data.items())}
     Path(path).write_text(json.dumps(ordered, indent=1) + "\n", encoding="utf-8")
-    return len(measured)
+    return len(taken)
 
 
 # ----------------------------------------------------------------------------------------- split

@@ -9,7 +9,7 @@ import pytest
 
 from harness.base.config import LabConfig
 from harness.base.errors import LabError
-from harness.bdd.scenario import order_destructive_last, runtime_skip_reason, static_skip_reason
+from harness.bdd.scenario import run_order, runtime_skip_reason, static_skip_reason
 from harness.checks.frontpage import asset_urls
 from harness.checks.grafana_links import frame_rows, trace_to_logs_query
 from harness.checks.posture import uid_of_main_process
@@ -39,7 +39,10 @@ def test_destructive_scenarios_run_last_in_stable_order() -> None:
         return SimpleNamespace(name=name, iter_markers=lambda: [SimpleNamespace(name=m) for m in marks])
 
     items = [item("a", "failure", "destructive"), item("b", "metrics"), item("c", "destructive"), item("d")]
-    assert [i.name for i in order_destructive_last(items)] == ["b", "d", "a", "c"]
+    assert [i.name for i in run_order(items)] == ["b", "d", "a", "c"]
+    # a scenario that needs a quiet lab goes first, even one of a destructive feature
+    items.append(item("q", "destructive", "quiet"))
+    assert [i.name for i in run_order(items)] == ["q", "b", "d", "a", "c"]
 
 
 class RecordingTarget:

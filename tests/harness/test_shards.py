@@ -119,11 +119,13 @@ def test_durations_are_recorded_per_target_from_a_run(tmp_path: Path) -> None:
     ]}]}
     assert durations_of(results) == {"f;a": 12.3, "f;c": 5.0}
     path = tmp_path / "durations.json"
-    assert update_durations(results, "docker", path) == 2
-    update_durations({"features": [{"scenarios": [{"id": "f;a", "status": "failed", "duration": 20}]}]},
-                     "vagrant", path)
+    assert update_durations([results], "docker", path) == 2
+    other = {"features": [{"scenarios": [{"id": "f;a", "status": "failed", "duration": 20}]}]}
+    update_durations([other], "vagrant", path)
     assert load_durations(path) == {"docker": {"f;a": 12.3, "f;c": 5.0}, "vagrant": {"f;a": 20.0}}
     assert json.loads(path.read_text())["docker"]["f;a"] == 12.3
+    update_durations([results, other], "docker", path)  # several runs: their mean
+    assert load_durations(path)["docker"] == {"f;a": 16.1, "f;c": 5.0}  # (12.3 + 20) / 2, rounded
     assert load_durations(tmp_path / "absent.json") == {}
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not readable JSON"):

@@ -159,7 +159,7 @@ def test_a_kvm_guest_that_hangs_is_retried_once_under_tcg_and_remembered(
     assert (fake_vagrant / "hung").read_text().split() == ["kvm"], "hung once, under KVM only"
     assert target.env["LAB_VM_ACCEL"] == "tcg" and target.timings.facts["accel_fallback"]
     assert (tmp_path / "kvm-cache").read_text().startswith("0 a lab VM hung at boot under KVM")
-    saved = load_state(hanging_vagrant)
+    saved = load_state(hanging_vagrant / ".lab")
     assert saved["fingerprint"] == fingerprint(hanging_vagrant, target.env), "saved with TCG"
 
 
@@ -302,7 +302,7 @@ def test_up_status_and_down_through_the_fakes(vm_world: tuple[Path, dict[str, st
 
     third.down(volumes=True)  # destroy: nothing of the lab is left in libvirt
     assert (fake_vagrant / "state").read_text().strip() == "not_created"
-    assert load_state(repo) == {}
+    assert load_state(repo / ".lab") == {}
     calls = (fake_vagrant / "calls").read_text().splitlines()
     assert [c.split()[0] for c in calls if c.split()[0] in ("up", "halt", "destroy")] == [
         "up", "halt", "up", "destroy"

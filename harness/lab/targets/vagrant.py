@@ -42,8 +42,8 @@ from harness.lab.vm.state import fingerprint, load_state, save_state, vm_action
 from harness.lab.vm.vagrant_cli import RUNNING, Vagrant, interrupts_deferred
 
 DEPLOY_USER = "deploy"
-SSH_CONFIG_FILE = Path(".lab") / "vagrant" / "ssh-config"
-ENV_FILE = Path(".lab") / "vagrant" / "lab.env"
+SSH_CONFIG_FILE = Path("vagrant") / "ssh-config"  # under the lab's state dir (.lab/, or .lab/shard-k/)
+ENV_FILE = Path("vagrant") / "lab.env"
 BOX_BUILD_TIMEOUT = 3600.0
 SSH_READY_TIMEOUT = timeouts.base("ssh")
 TUNNEL_TIMEOUT = 180.0
@@ -131,7 +131,7 @@ class VagrantTarget(DeployingTarget):
         """The ssh config file of the running VM (``vagrant ssh-config lab`` + multiplexing), written
         on first use by this process."""
         if self._ssh_config is None:
-            path = self.repo_root / SSH_CONFIG_FILE
+            path = self.config.lab_state_dir / SSH_CONFIG_FILE
             write_private(path, self.vagrant.ssh_config().render(ssh_options()))
             self._ssh_config = path
         return self._ssh_config
@@ -254,7 +254,7 @@ class VagrantTarget(DeployingTarget):
             if not binary.is_file() and plan.needs_healthcheck_binary():
                 images.build(["healthcheck"], display=self.display, repo_root=self.repo_root)
             env = shipping.remote_env(plan, self.config.lab_env, self.settings.bind_address)
-            shipping.sync_files(self.deploy_remote, self.repo_root, env, self.repo_root / ENV_FILE,
+            shipping.sync_files(self.deploy_remote, self.repo_root, env, self.config.lab_state_dir / ENV_FILE,
                                 self.display)
         with self.timings.timed("images"):
             self.ship_images(plan)
@@ -309,18 +309,18 @@ class VagrantTarget(DeployingTarget):
 
     def ensure_vm(self) -> None:
         """``vagrant up`` / reuse / provision / reload / recreate, decided from the state vagrant reports
-        and the configuration fingerprint of the running VM (``.lab/vagrant-state.json``)."""
+        and the configuration fingerprint of the running VM (``vagrant-state.json``, lab state dir)."""
         which, why = self.accel()  # first: LAB_VM_ACCEL is part of the fingerprint
         state = self.vagrant.state()
         current = fingerprint(self.repo_root, self.env)
-        saved_all = load_state(self.repo_root)
+        saved_all = load_state(self.config.lab_state_dir)
         saved = saved_all.get("fingerprint") if saved_all.get("domain") == self.settings.domain else None
         action, reason = vm_action(state, saved, current)
         self.display.info(f"VM {self.settings.domain}: {state}; {reason}")
         self.timings.facts.update(accel=which, vm_action=action)
         if action != "reuse":
             self.display.info(f"VM accelerator: {which.upper()} ({why})")
-            save_state(self.repo_root, None)  # until the action completes, the VM's config is unknown
+            save_state(self.config.lab_state_dir, None)  # the VM's config is unknown until the action ends
             with self.display.phase(ACTION_TITLES[action]):
                 self._boot(action)
             current = fingerprint(self.repo_root, self.env)  # after a fallback to TCG
@@ -328,7 +328,7 @@ class VagrantTarget(DeployingTarget):
             raise LabError(f"the VM is not running after {action} (logs under {self.vagrant.log.directory})")
         self._vm_running = True
         self._forget_connections()
-        save_state(self.repo_root, {"fingerprint": current, "domain": self.settings.domain,
+        save_state(self.config.lab_state_dir, {"fingerprint": current, "domain": self.settings.domain,
                                     "box": self.settings.box, "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
 
     def wait_ssh(self) -> None:
@@ -394,7 +394,7 @@ class VagrantTarget(DeployingTarget):
         self._close_masters()
         with self.display.phase(f"vagrant destroy -f lab (domain {self.settings.domain})"):
             self.vagrant.destroy()
-        save_state(self.repo_root, None)
+        save_state(self.config.lab_state_dir, None)
         self._vm_running = False
         with (
             self.display.phase("removing what vagrant-libvirt leaves in the default pool"),

@@ -2,7 +2,8 @@
 
 Two runs with the same fingerprint would make the same VM, so a running one is reused; a changed
 provisioner means ``vagrant provision``, a changed Vagrantfile or machine setting a reload, a
-changed box a new VM. The fingerprint is saved in ``.lab/vagrant-state.json`` once the VM is up.
+changed box a new VM. The fingerprint is saved in
+``vagrant-state.json`` of the lab's state dir (``.lab/``, ``.lab/shard-k/``) once the VM is up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from harness.base.config import DEFAULT_BOX
 from harness.base.statefile import read_json, write_json
 from harness.lab.vm.vagrant_cli import NOT_CREATED, RUNNING
 
-STATE_FILE = Path(".lab") / "vagrant-state.json"
+STATE_FILE = Path("vagrant-state.json")  # in the lab's state dir (LabConfig.lab_state_dir)
 # Variables of the Vagrantfile that do not change the machine (where reports go, how long to wait),
 # and those it only hands to the provisioner (a change means `vagrant provision`, not a reload).
 NOT_MACHINE_VARS = frozenset({"LAB_REPORTS_DIR", "LAB_TIMEOUT_SCALE", "LAB_VM_BOOT_TIMEOUT"})
@@ -88,9 +89,9 @@ def vm_action(state: str, saved: Mapping[str, str] | None, current: Mapping[str,
     )
 
 
-def load_state(repo_root: Path) -> dict[str, Any]:
-    return read_json(repo_root / STATE_FILE)
+def load_state(state_dir: Path) -> dict[str, Any]:
+    return read_json(state_dir / STATE_FILE)
 
 
-def save_state(repo_root: Path, data: Mapping[str, Any] | None) -> None:
-    write_json(repo_root / STATE_FILE, data)
+def save_state(state_dir: Path, data: Mapping[str, Any] | None) -> None:
+    write_json(state_dir / STATE_FILE, data)
