@@ -1,7 +1,8 @@
 @correlation
 Feature: One trace id links metrics, traces and logs
   The point of the lab: from any one signal you can reach the other two. A request's trace id is
-  in its trace, in its log records, and as an exemplar on the latency histogram in Prometheus.
+  in its trace, in its log records, and as an exemplar on the latency histogram in Prometheus — on
+  the series of the endpoint the request went to, in the bucket its latency falls in.
 
   Background:
     Given the lab is deployed
@@ -10,7 +11,7 @@ Feature: One trace id links metrics, traces and logs
     When I create a task titled "correlated task" with a trace id of my choosing
     Then the trace store has that trace within 30 seconds
     And the log store has an "Incoming request" record with that trace id within 30 seconds
-    And Prometheus has an exemplar on "http_request_duration_seconds" pointing at that trace within 30 seconds
+    And Prometheus has an exemplar pointing at that trace on the "create_task" series of "http_request_duration_seconds" within 30 seconds
 
   @grafana
   Scenario: Grafana's trace-to-logs and logs-to-trace links resolve

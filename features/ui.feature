@@ -32,7 +32,8 @@ Feature: The task manager in a real browser
     When I press "Simulate error" in the page
     Then the page says "Simulate error failed: simulated error (HTTP 500)." with that trace id
     And the trace store has that trace rooted at the browser within 30 seconds
-    And the trace has a span with error status
+    And the trace has an HTTP server span for "GET /api/simulate-error"
+    And the server span and its manual span "simulate_error" have error status
 
   Scenario: The page stays inside the lab and passes an accessibility check
     When I add a task titled "checked for accessibility" through the page

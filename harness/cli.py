@@ -15,8 +15,9 @@
 ``--shard K`` (up, status, endpoints, down) addresses the lab of shard K of a sharded run
 (``pytest features --shards N``); ``lab down --shards N`` removes the labs of shards 1 to N.
 
-Common options (also as environment variables): --target (LAB_TARGET), --stores (LAB_STORES),
---lab-host (LAB_HOST), --endpoints-file (LAB_ENDPOINTS_FILE), --lab-project (LAB_PROJECT).
+Common options (also as environment variables): the rows of :data:`harness.base.options.OPTIONS`
+that ``lab`` has (--target, --stores, --lab-host, --endpoints-file, --lab-project), and --image-source
+for ``lab up``.
 The first line of every command says which target is used and why. Progress goes to stdout,
 except with ``--json``, where stdout holds only the JSON and everything else goes to stderr.
 Exit codes: 0 ok, 1 the lab is not as it should be, 2 bad options or settings, 130 interrupted.
@@ -34,15 +35,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness import __version__
-from harness.base import waiting
-from harness.base.config import IMAGE_SOURCES, REPO_ROOT, STORE_SETS, TARGETS, LabConfig
+from harness.base import options, waiting
+from harness.base.config import AUTO, REPO_ROOT, LabConfig
 from harness.base.errors import ConfigError, LabError
-from harness.base.progress import Display, run
+from harness.base.progress import Display
 from harness.base.statefile import read_json, write_json
 from harness.base.waiting import scaled
 
 STATE_FILE = Path(".lab") / "last-deploy.json"
-BOX_BUILD_TIMEOUT = 3600.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,42 +52,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"lab: {message} (see `{self.prog} --help`)\n")
 
 
+def _add(group: Any, row: options.Option, default: Any) -> None:
+    """One option of the table as an argparse option (its choices checked by argparse)."""
+    group.add_argument(row.flag, dest=row.key, choices=row.choices or None, metavar=row.metavar,
+                       default=default, help=row.described())
+
+
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("common options")
-    group.add_argument(
-        "--target",
-        choices=TARGETS,
-        default=default,
-        help="where the lab runs (LAB_TARGET; default auto: vagrant if usable, else docker)",
-    )
-    group.add_argument(
-        "--stores",
-        choices=STORE_SETS,
-        default=default,
-        help="trace and log stores (LAB_STORES; default jaeger-victorialogs, or the last deploy's)",
-    )
-    group.add_argument(
-        "--lab-host",
-        dest="lab_host",
-        metavar="HOST",
-        default=default,
-        help="address of a lab that already runs (LAB_HOST; implies --target existing)",
-    )
-    group.add_argument(
-        "--endpoints-file",
-        dest="endpoints_file",
-        metavar="FILE",
-        default=default,
-        help="a `lab endpoints --json` file of a running lab (LAB_ENDPOINTS_FILE)",
-    )
-    group.add_argument(
-        "--lab-project",
-        dest="project",
-        metavar="NAME",
-        default=default,
-        help="compose project name (LAB_PROJECT; default obslab; the same option as pytest's)",
-    )
+    for row in options.rows(command=options.LAB_COMMON):
+        _add(group, row, default)
     group.add_argument(
         "--shard",
         dest="shard",
@@ -109,13 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     up = sub.add_parser("up", help="deploy the lab and wait until every service is healthy")
-    up.add_argument(
-        "--image-source",
-        dest="image_source",
-        choices=IMAGE_SOURCES,
-        default=None,
-        help="registry, local (lab/*:local images) or auto (LAB_IMAGE_SOURCE)",
-    )
+    for row in options.rows(command=options.LAB_UP):
+        _add(up, row, None)
     _common(up, suppress=True)
 
     status = sub.add_parser("status", help="each service's state")
@@ -187,9 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     durations = sub.add_parser("durations", help="record a run's scenario durations for the shard split")
     durations.add_argument("inputs", metavar="RESULTS", type=Path, nargs="+",
                            help="results.json files or reports directories")
-    durations.add_argument("--for", dest="for_target", choices=("docker", "vagrant"), default=None,
+    durations.add_argument("--for", dest="for_target", choices=_deploying(), default=None,
                            help="the target the durations are for (default: the run's own)")
     return parser
+
+
+def _deploying() -> tuple[str, ...]:
+    """The targets whose labs the harness deploys: the ones a scenario's duration is recorded for."""
+    from harness.lab.targets import registered_with
+    from harness.lab.targets.base import DEPLOY
+
+    return tuple(registered_with(DEPLOY))
 
 
 def _count(text: str) -> int:
@@ -238,13 +216,13 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> LabConfig:
     deploy's of this project when neither --stores nor LAB_STORES says."""
     from harness.lab.targets import validate
 
-    keys = ("target", "stores", "lab_host", "endpoints_file", "project", "image_source")
-    options = {k: getattr(args, k, None) for k in keys}
-    config = LabConfig.from_sources(options, env)
-    if options["stores"] is None and not (config.lab_env.get("LAB_STORES") or "").strip():
+    rows = options.rows(command=options.LAB_COMMON) + options.rows(command=options.LAB_UP)
+    given = {row.key: getattr(args, row.key, None) for row in rows}
+    config = LabConfig.from_sources(given, env)
+    if given["stores"] is None and not (config.lab_env.get("LAB_STORES") or "").strip():
         recalled = _recall(REPO_ROOT, config.project).get("stores")
         if recalled:
-            config = LabConfig.from_sources({**options, "stores": recalled}, env)
+            config = LabConfig.from_sources({**given, "stores": recalled}, env)
     validate(config)
     shard = getattr(args, "shard", None)
     if shard:
@@ -263,13 +241,20 @@ def _choose(config: LabConfig, display: Display) -> tuple[Any, str]:
     return target, reason
 
 
+def _owns(target: Any) -> bool:
+    """Whether the lab is the harness's own (its last deploy is remembered, `lab down` forgets it)."""
+    from harness.lab.targets.base import OWNS_LAB
+
+    return OWNS_LAB in target.capabilities
+
+
 # ------------------------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
     started = time.monotonic()
     target, _ = _choose(config, display)
     try:
         target.up()
-        if target.name != "existing":
+        if _owns(target):
             _remember(REPO_ROOT, config.project, {"stores": target.config.stores, "target": target.name})
         for key, url in target.endpoints().to_dict().items():
             if key not in ("target", "stores"):
@@ -336,7 +321,7 @@ def cmd_down(args: argparse.Namespace, config: LabConfig, display: Display) -> i
     target, _ = _choose(config, display)
     try:
         target.down(volumes=args.volumes)
-        if target.name != "existing":
+        if _owns(target):
             _remember(REPO_ROOT, config.project, None)
     finally:
         target.close()
@@ -394,12 +379,11 @@ def cmd_images(args: argparse.Namespace, config: LabConfig, display: Display) ->
 def cmd_box(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
     if args.box_command is None:
         raise ConfigError("`lab box` needs an action: build")
-    script = config.repo_root / "provision" / "box" / "build.sh"
+    from harness.lab.targets.vagrant import BOX_BUILD_SCRIPT, build_box
+
     display.info("target vagrant: `lab box build` makes the libvirt box the vagrant target boots")
-    with display.phase(f"box: {script.relative_to(config.repo_root)}"):
-        run(
-            [str(script)], timeout=scaled(BOX_BUILD_TIMEOUT), cwd=config.repo_root, on_line=display.detail
-        ).check("provision/box/build.sh")
+    with display.phase(f"box: {BOX_BUILD_SCRIPT}"):
+        build_box(config.repo_root, display)
     return 0
 
 
@@ -414,8 +398,10 @@ def cmd_sensitivity(args: argparse.Namespace, config: LabConfig, display: Displa
             display.detail(f"    caught by: {'; '.join(fault.catches)}")
         display.info(f"{len(faults)} faults")
         return 0
-    if config.target == "auto":
-        config = config.with_(target="docker")
+    if config.target == AUTO:  # the first target that can make a lab per fault (sensitivity.NEEDS)
+        from harness.lab.targets import registered_with
+
+        config = config.with_(target=registered_with(*sensitivity.NEEDS)[0])
     display.info(f"target {config.target}: a fresh lab per fault (project {config.project}, "
                  f"bind address {config.bind_address}); {len(faults)} faults")
     from harness.report.render import write_sensitivity
@@ -508,9 +494,11 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
             results = model.load(_results_path(path))
         except model.ResultsError as exc:
             raise ConfigError(str(exc)) from None
-        target = args.for_target or str(results["run"].get("target") or "docker").split(",")[0].strip()
-        if target not in ("docker", "vagrant"):
-            raise ConfigError(f"{path}: the run's target is {target!r}; say --for docker or --for vagrant")
+        deploying = _deploying()
+        target = args.for_target or str(results["run"].get("target") or deploying[0]).split(",")[0].strip()
+        if target not in deploying:
+            raise ConfigError(f"{path}: the run's target is {target!r}; say "
+                              f"{' or '.join(f'--for {name}' for name in deploying)}")
         by_target.setdefault(target, []).append(results)
     for target, runs in by_target.items():
         n = shards.update_durations(runs, target)

@@ -10,7 +10,8 @@ How steps are written here:
 - A baseline is a whole snapshot (every endpoint's histogram, every SLI); the Then step reads its
   own endpoint and threshold from its own sentence, so editing that sentence cannot leave a stale
   baseline. A step does only what its sentence says (a redeploy records its own before and after).
-- The logic lives in ``harness/`` (``expect``, ``traffic``, ``frontpage``, …), where it is unit-tested.
+- The logic lives in ``harness/`` (``harness/checks/<subject>``, ``traffic``, …), where it is unit-tested;
+  every wait goes through ``harness.checks.expectation.expect_within`` (the hop line, the evidence).
 - ``tests/harness/test_steps_coverage.py`` fails when a step of ``features/`` has no definition or
   several, when a definition is unused, or when a step needs a value no earlier step provides.
   A new module here is also listed in conftest.py's ``pytest_plugins``.

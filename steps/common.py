@@ -17,7 +17,7 @@ from harness.base import evidence
 from harness.base.errors import LabError
 from harness.bdd.scenario import runtime_skip_reason, sentence
 from harness.bdd.shards import LAB_START
-from harness.checks import expect
+from harness.checks import traces
 from harness.drive import traffic
 from harness.drive.traffic import Redeploy, ok
 from harness.lab.lifecycle import Lab, LabLifecycle, LabStartFailed
@@ -100,4 +100,4 @@ def call_error_traced(lab: Lab) -> str:
 
 @then(sentence("the trace store has that trace within {timeout:Duration}"))
 def trace_within(lab: Lab, trace_id: str, timeout: float) -> None:
-    expect.trace_arrives(lab, trace_id, timeout=timeout)
+    traces.trace_arrives(lab, trace_id, timeout=timeout)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pytest_bdd import then
 
 from harness.bdd.scenario import sentence
-from harness.checks import expect, grafana_links
+from harness.checks import grafana_links, histograms
 from harness.lab.lifecycle import Lab
 
 
-@then(sentence('Prometheus has an exemplar on "{metric}" pointing at that trace within {timeout:Duration}'))
-def exemplar(lab: Lab, trace_id: str, metric: str, timeout: float) -> None:
-    expect.exemplar_for_trace(lab, metric, trace_id, timeout=timeout)
+@then(sentence('Prometheus has an exemplar pointing at that trace on the "{endpoint}" series of "{metric}" '
+               'within {timeout:Duration}'))
+def exemplar(lab: Lab, trace_id: str, endpoint: str, metric: str, timeout: float) -> None:
+    histograms.exemplar_for_trace(lab, metric, endpoint, trace_id, timeout=timeout)
 
 
 @then("Grafana's trace-to-logs query for that trace returns its log records")

@@ -8,14 +8,14 @@ import requests
 from pytest_bdd import then, when
 
 from harness.bdd.scenario import sentence
-from harness.checks import expect, frontpage
+from harness.checks import frontpage, grafana, metrics, services
 from harness.drive.traffic import Redeploy, ok
 from harness.lab.lifecycle import Lab
 
 
 @then("every service of the store set is running and healthy")
 def all_services_healthy(lab: Lab) -> None:
-    expect.services_healthy(lab)
+    services.services_healthy(lab)
 
 
 @when("I open the task manager page through the front", target_fixture="front_page")
@@ -35,25 +35,24 @@ def list_tasks(lab: Lab) -> Any:
 
 @then("the answer is a JSON task list")
 def answer_is_task_list(task_list: Any) -> None:
-    expect.task_list(task_list)
+    services.task_list(task_list)
 
 
 @then("every Prometheus scrape target is up")
 def scrape_targets_up(lab: Lab) -> None:
-    expect.scrape_targets_up(lab)
+    metrics.scrape_targets_up(lab)
 
 
 @then("no container was recreated")
 def no_container_recreated(redeploy: Redeploy) -> None:
-    changed = expect.containers_recreated(redeploy.before, redeploy.after)
-    assert not changed, f"containers changed by the second deploy (service: before, after): {changed}"
+    services.none_recreated(redeploy.before, redeploy.after)
 
 
 @then(sentence("the Grafana datasources {uids:List} are healthy"))
 def grafana_datasources(lab: Lab, uids: list[str]) -> None:
-    expect.grafana_datasources_healthy(lab, uids)
+    grafana.grafana_datasources_healthy(lab, uids)
 
 
 @then(sentence("the Grafana dashboards {uids:List} exist"))
 def grafana_dashboards(lab: Lab, uids: list[str]) -> None:
-    expect.grafana_dashboards_exist(lab, uids)
+    grafana.grafana_dashboards_exist(lab, uids)

@@ -6,7 +6,7 @@ import pytest
 from pytest_bdd import given, then, when
 
 from harness.bdd.scenario import sentence
-from harness.checks import expect
+from harness.checks import metrics, services, slis
 from harness.drive import traffic
 from harness.lab.lifecycle import Lab
 
@@ -44,7 +44,7 @@ def all_succeed(lab: Lab, n: int) -> None:
 
 @given("I note the SLI values", target_fixture="noted_slis")
 def note_slis(lab: Lab) -> dict[str, float]:
-    return expect.sli_values(lab)
+    return slis.sli_values(lab)
 
 
 @when(sentence("I call the error endpoint {n:d} times"))
@@ -59,7 +59,12 @@ def call_slow_n(lab: Lab, n: int, delay: float) -> None:
 
 @then(sentence("the {name} SLI rises"))
 def sli_rises(lab: Lab, noted_slis: dict[str, float], name: str) -> None:
-    expect.sli_rises(lab, name, noted_slis)
+    slis.sli_rises(lab, name, noted_slis)
+
+
+@then(sentence("the {quantile} latency SLI rises above {seconds:Duration}"))
+def latency_sli_rises_above(lab: Lab, noted_slis: dict[str, float], quantile: str, seconds: float) -> None:
+    slis.sli_rises(lab, f"{quantile} latency", noted_slis, above=seconds)
 
 
 @when(sentence('the "{service}" service is recreated'))
@@ -84,19 +89,19 @@ def main_process_ends(lab: Lab, service: str) -> None:
 
 @then(sentence('the "{service}" service is running and healthy again within {timeout:Duration}'))
 def healthy_again(lab: Lab, service: str, timeout: float) -> None:
-    expect.service_healthy_again(lab, service, timeout=timeout)
+    services.service_healthy_again(lab, service, timeout=timeout)
 
 
 @given("the SLI window holds none of the earlier scenarios' requests")
 def sli_window_quiet(lab: Lab) -> None:
-    expect.sli_window_quiet(lab)
+    slis.sli_window_quiet(lab)
 
 
 @given(sentence('Prometheus has a sample of the requests to "{endpoint}"'), target_fixture="prom_sample")
-def prometheus_sample(lab: Lab, endpoint: str) -> expect.PromqlSample:
-    return expect.prometheus_sample(lab, expect.requests_to(endpoint))
+def prometheus_sample(lab: Lab, endpoint: str) -> metrics.PromqlSample:
+    return metrics.prometheus_sample(lab, metrics.requests_to(endpoint))
 
 
 @then("Prometheus still has that sample")
-def sample_still_there(lab: Lab, prom_sample: expect.PromqlSample) -> None:
-    expect.sample_still_there(lab, prom_sample)
+def sample_still_there(lab: Lab, prom_sample: metrics.PromqlSample) -> None:
+    metrics.sample_still_there(lab, prom_sample)

@@ -15,7 +15,7 @@ from pytest_bdd import given, then, when
 
 from harness.base import evidence
 from harness.bdd.scenario import sentence
-from harness.checks import browser_trace, expect
+from harness.checks import browser_trace, traces
 from harness.drive import browser
 from harness.lab.lifecycle import Lab
 
@@ -116,14 +116,15 @@ def signal_message(task_page: browser.TaskManagerPage, trace_id: str, text: str)
 
 @then(sentence("the trace store has that trace rooted at the browser within {timeout:Duration}"))
 def rooted_at_browser(lab: Lab, trace_id: str, timeout: float) -> None:
-    trace = expect.trace_arrives(lab, trace_id, timeout=timeout, require=browser_trace.browser_rooted)
+    trace = traces.trace_arrives(lab, trace_id, timeout=timeout, require=browser_trace.browser_rooted)
     evidence.attach("trace", f"trace {trace_id} from the browser", tree=browser_trace.span_tree(trace))
 
 
 @then(sentence('the browser\'s fetch span is the parent of the server span for "{method} {route}"'))
 def fetch_is_parent(lab: Lab, trace_id: str, method: str, route: str) -> None:
-    fetch, server = expect.trace_satisfies(
-        lab, trace_id, lambda t: browser_trace.server_below_fetch(t, method, route))
+    fetch, server = traces.trace_satisfies(
+        lab, trace_id, lambda t: browser_trace.server_below_fetch(t, method, route),
+        what=f"to have the browser's fetch span above the server span of {method} {route}")
     evidence.attach("trace", f"{browser_trace.describe(server)} is a child of "
                     f"{browser_trace.describe(fetch)}", span_id=fetch.span_id)
 

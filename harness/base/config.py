@@ -2,34 +2,34 @@
 resolved once, validated with one-line errors (what is wrong and what would be right).
 
 This is the only reader of ``LAB_*`` variables: everything else is handed a :class:`LabConfig`
-(the VM's settings are in it, :class:`VmSettings`). Precedence: explicit option > environment
-variable > default; an empty variable counts as unset, everywhere. ``target`` may stay ``auto``
-here; :func:`harness.lab.targets.choose` resolves it and says why.
+(the VM's settings are in it, :class:`VmSettings`). The options themselves — variable, default,
+what they allow, which commands have them — are the rows of :data:`harness.base.options.OPTIONS`,
+resolved here in one loop. Precedence: explicit option > environment variable > default; an empty
+variable counts as unset, everywhere. ``target`` may stay ``auto`` here;
+:func:`harness.lab.targets.choose` resolves it and says why.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
+from harness.base import options as table
 from harness.base import services
 from harness.base.errors import ConfigError
+from harness.base.options import AUTO as AUTO  # re-exported: the floors above read them here
+from harness.base.options import TARGET_CLASSES as TARGET_CLASSES
+from harness.base.options import split_host
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-TARGETS = ("auto", "docker", "vagrant", "existing")
 STORE_SETS = services.STORE_SETS
-IMAGE_SOURCES = ("auto", "registry", "local")
-DESTROY_POLICIES = ("passing", "always", "never")
-COMPOSE_COMMANDS = ("docker compose", "docker-compose")
 ACCELS = ("auto", "kvm", "tcg")
-MAX_TIMEOUT_SCALE = 100.0  # beyond this a timeout is "forever", which nothing may wait
 DEFAULT_BOX = "lab/debian12"
 DEFAULT_VM_IP = "10.77.0.10"
 # A shard's VM forwards its ports at +SHARD_PORT_BASE + SHARD_PORT_STEP * k on 127.0.0.1: no
@@ -37,21 +37,14 @@ DEFAULT_VM_IP = "10.77.0.10"
 # (tests/harness/test_shards.py checks it against the catalogue).
 SHARD_PORT_BASE = 20000
 SHARD_PORT_STEP = 37
-SECRET_VARS = ("GF_SECURITY_ADMIN_PASSWORD",)
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...], env: str, option: str | None = None) -> str:
-    if value not in allowed:
-        where = f"{env} or {option}" if option else env
-        raise ConfigError(f"{name}={value!r} (from {where}) is not valid; use one of: {', '.join(allowed)}")
-    return value
 
 
 def reports_dir(option: str | None, base: Path, env: Mapping[str, str] | None = None) -> Path:
     """Where reports go: the option (``--reports-dir``), else ``LAB_REPORTS_DIR``, else ``reports/``
     under ``base``; a relative path is taken from the current directory."""
     env = os.environ if env is None else env
-    chosen = (option or "").strip() or (env.get("LAB_REPORTS_DIR") or "").strip()
+    row = table.OPTIONS["reports_dir"]
+    chosen = row.text({row.key: (option or "").strip() or None}, env)
     if not chosen:
         return Path(base) / "reports"
     path = Path(os.path.expanduser(chosen))
@@ -143,58 +136,29 @@ def shard_bind_address(base: str, index: int) -> str:
     return f"127.0.{index}.1"
 
 
-def split_host(lab_host: str) -> tuple[str, str]:
-    """``LAB_HOST`` -> (scheme, host): accepts ``host``, ``http://host``, ``host/``; brackets IPv6."""
-    text = lab_host.strip()
-    scheme = "http"
-    if "://" in text:
-        scheme, text = text.split("://", 1)
-    host = text.strip("/").split("/")[0]
-    if not host:
-        raise ConfigError(f"LAB_HOST={lab_host!r} has no host name; use e.g. LAB_HOST=192.168.121.10")
-    if host.count(":") > 1 and not host.startswith("["):
-        host = f"[{host}]"
-    elif ":" in host and not host.startswith("["):
-        raise ConfigError(
-            f"LAB_HOST={lab_host!r}: give the host only, the lab's documented ports are used "
-            "(or a `lab endpoints --json` file via LAB_ENDPOINTS_FILE for other ports)"
-        )
-    if scheme not in ("http", "https"):
-        raise ConfigError(f"LAB_HOST={lab_host!r}: the scheme must be http or https")
-    return scheme, host
-
-
-def parse_timeout_scale(raw: str | None) -> float:
-    """``LAB_TIMEOUT_SCALE`` as a finite number in (0, 100]; unset or empty is 1."""
-    text = (raw or "").strip() or "1"
-    hint = "use e.g. 1, 2.5 or 10"
-    try:
-        scale = float(text)
-    except ValueError:
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} is not a number; {hint}") from None
-    if not math.isfinite(scale):
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} is not a finite number; {hint}")
-    if scale <= 0:
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} must be greater than 0; {hint}")
-    if scale > MAX_TIMEOUT_SCALE:
-        raise ConfigError(f"LAB_TIMEOUT_SCALE={raw!r} is more than {MAX_TIMEOUT_SCALE:g}; {hint}")
-    return scale
+def _default(name: str) -> Any:
+    """The default of a row of the options table, as its field holds it."""
+    return table.OPTIONS[name].value({}, {})
 
 
 @dataclass(frozen=True)
 class LabConfig:
-    target: str = "auto"
-    stores: str = "jaeger-victorialogs"
-    image_source: str = "auto"
+    """The run's settings: a field per ``lab`` row of :data:`harness.base.options.OPTIONS` (the row
+    says the variable, the default and what is allowed; a row without a default is None here), plus
+    what the run derives from them."""
+
+    target: str = _default("target")
+    stores: str = _default("stores")
+    image_source: str = _default("image_source")
     lab_host: str | None = None
     endpoints_file: Path | None = None
-    destroy: str = "passing"
-    timeout_scale: float = 1.0
-    project: str = "obslab"
+    destroy: str = _default("destroy")
+    timeout_scale: float = _default("timeout_scale")
+    project: str = _default("project")
     registry_mirror: str | None = None
-    docker_host: str | None = None  # LAB_DOCKER_HOST: the engine that runs an existing lab (control)
-    compose_command: str | None = None  # LAB_COMPOSE: "docker compose" or "docker-compose"; None = detect
-    bind_address: str = "127.0.0.1"  # LAB_BIND_ADDRESS: where the docker target publishes its ports
+    docker_host: str | None = None  # the engine that runs an existing lab (control)
+    compose_command: str | None = None  # None: detected
+    bind_address: str = _default("bind_address")  # where the docker target publishes its ports
     reports_dir: Path = field(default_factory=lambda: REPO_ROOT / "reports")
     repo_root: Path = REPO_ROOT
     vm: VmSettings = field(default_factory=VmSettings)
@@ -262,71 +226,24 @@ class LabConfig:
     @classmethod
     def from_sources(cls, options: Mapping[str, object | None] | None = None,
                      env: Mapping[str, str] | None = None) -> LabConfig:
-        """Build from CLI/pytest options (None = not given) over environment variables."""
+        """Build from CLI/pytest options (None = not given) over environment variables: every ``lab``
+        row of :data:`harness.base.options.OPTIONS`, checked as the row says."""
         opts = {k: v for k, v in (options or {}).items() if v is not None}
         env = os.environ if env is None else env
-
-        def pick(key: str, env_key: str, default: str | None) -> str | None:
-            if key in opts:
-                return str(opts[key])
-            value = env.get(env_key)
-            return value.strip() if value and value.strip() else default
-
-        target = _choice("target", pick("target", "LAB_TARGET", "auto"), TARGETS, "LAB_TARGET", "--target")
-        stores = _choice("stores", pick("stores", "LAB_STORES", "jaeger-victorialogs"), STORE_SETS,
-                         "LAB_STORES", "--stores")
-        image_source = _choice("image_source", pick("image_source", "LAB_IMAGE_SOURCE", "auto"),
-                               IMAGE_SOURCES, "LAB_IMAGE_SOURCE", "--image-source")
-        destroy = pick("destroy", "LAB_DESTROY", "passing")
-        if opts.get("keep"):
-            destroy = "never"
-        destroy = _choice("destroy", str(destroy), DESTROY_POLICIES, "LAB_DESTROY")  # --keep is "never"
-        scale = parse_timeout_scale(pick("timeout_scale", "LAB_TIMEOUT_SCALE", None))
-
-        project = pick("project", "LAB_PROJECT", "obslab") or "obslab"
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", project):
-            raise ConfigError(f"LAB_PROJECT={project!r} is not a valid compose project name; "
-                              "use lowercase letters, digits, '-' or '_'")
-
-        lab_host = pick("lab_host", "LAB_HOST", None)
-        if lab_host:
-            split_host(lab_host)  # one-line error now, not when a target first uses it
-        endpoints = pick("endpoints_file", "LAB_ENDPOINTS_FILE", None)
-        endpoints_file = Path(endpoints) if endpoints else None
-        if endpoints_file is not None and not endpoints_file.is_file():
-            raise ConfigError(f"LAB_ENDPOINTS_FILE={endpoints!r} does not exist; "
-                              "give the path of a file written by `lab endpoints --json`")
-        if target == "existing" and not (lab_host or endpoints_file):
-            raise ConfigError("target 'existing' needs the lab's address: set LAB_HOST (or --lab-host) "
-                              "or LAB_ENDPOINTS_FILE (a `lab endpoints --json` file)")
-
-        compose_command = pick("compose_command", "LAB_COMPOSE", None)
-        if compose_command is not None:
-            compose_command = " ".join(compose_command.split())
-            if compose_command not in COMPOSE_COMMANDS:
-                raise ConfigError(f"LAB_COMPOSE={compose_command!r} is not valid; use one of: "
-                                  f"{', '.join(repr(c) for c in COMPOSE_COMMANDS)} (or unset it to detect)")
-
+        values = {row.name: row.value(opts, env) for row in table.rows(scope=table.LAB)
+                  if row.name != "reports_dir"}
         repo_root = Path(str(opts.get("repo_root", REPO_ROOT)))
-        reports = reports_dir(str(opts["reports_dir"]) if "reports_dir" in opts else None, repo_root, env)
+        given_reports = opts.get("reports_dir")
+        reports = reports_dir(str(given_reports) if given_reports is not None else None, repo_root, env)
         lab_env = {k: v for k, v in env.items() if k.startswith("LAB_")}
         lab_env["LAB_REPORTS_DIR"] = str(reports)
+        secrets = {row.env: value for row in table.rows(scope=table.SECRET)
+                   if (value := row.value(opts, env))}
         return cls(
-            target=target,
-            stores=stores,
-            image_source=image_source,
-            lab_host=lab_host,
-            endpoints_file=endpoints_file,
-            destroy=destroy,
-            timeout_scale=scale,
-            project=project,
-            registry_mirror=pick("registry_mirror", "LAB_REGISTRY_MIRROR", None),
-            docker_host=pick("docker_host", "LAB_DOCKER_HOST", None),
-            compose_command=compose_command,
-            bind_address=pick("bind_address", "LAB_BIND_ADDRESS", "127.0.0.1") or "127.0.0.1",
+            **values,
             reports_dir=reports,
             repo_root=repo_root,
             vm=VmSettings.from_env(env, repo_root),
             lab_env=MappingProxyType(lab_env),
-            secrets=MappingProxyType({k: env[k] for k in SECRET_VARS if env.get(k)}),
+            secrets=MappingProxyType(secrets),
         )

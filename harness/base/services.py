@@ -5,7 +5,8 @@ Everything that names services derives from this table: the endpoints of a lab o
 "only documented ports" and "not root" posture checks, the existing target's reachability probes,
 the local image tables, which store set provides what (skip reasons), and the tests that compare
 the Vagrantfile's forwarded ports, the compose files and the feature files with it. Adding a
-service is one entry here (and its compose and image files).
+service is one entry here (and its compose and image files); the stores are made from their kinds
+in :mod:`harness.base.observes`, where a store set is one composition of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-STORE_SETS: Final = ("jaeger-victorialogs", "tempo-loki")
+from harness.base import observes
+
+STORE_SETS: Final = observes.STORE_SET_NAMES
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,14 @@ def _ports(**named: int) -> MappingProxyType[int, str]:
     return MappingProxyType({port: name.replace("_", "-") for name, port in named.items()})
 
 
+def _store(kind: observes.StoreKind) -> Service:
+    """The service of a store kind, run by the store sets that compose it."""
+    signal = observes.SIGNALS[kind.signal]
+    return Service(kind.name, MappingProxyType({kind.port: kind.port_name}), signal.endpoint, kind.port,
+                   kind.ready_path, observes.sets_with(kind.name), local_image=kind.local_image,
+                   role=signal.holder)
+
+
 SERVICES: Final[dict[str, Service]] = {
     s.name: s
     for s in (
@@ -50,13 +61,8 @@ SERVICES: Final[dict[str, Service]] = {
                 more_endpoints=(("collector_metrics", 8888),)),
         Service("prometheus", _ports(http=9090), "prometheus", 9090, "/-/ready",
                 local_image="lab/prometheus:local", role="scrapes the app, the collector and the stores"),
-        Service("jaeger", _ports(query=16686), "traces", 16686, "/api/services", ("jaeger-victorialogs",),
-                local_image="lab/jaeger:local", role="trace store"),
-        Service("victorialogs", _ports(http=9428), "logs", 9428, "/health", ("jaeger-victorialogs",),
-                local_image="lab/victorialogs:local", role="log store"),
-        Service("tempo", _ports(http=3200), "traces", 3200, "/ready", ("tempo-loki",), role="trace store"),
-        Service("loki", _ports(http=3100), "logs", 3100, "/ready", ("tempo-loki",), role="log store"),
-        Service("grafana", _ports(http=3000), "grafana", 3000, "/api/health", ("tempo-loki",),
+        *(_store(kind) for kind in observes.STORE_KINDS.values()),
+        Service("grafana", _ports(http=3000), "grafana", 3000, "/api/health", observes.sets_with("grafana"),
                 role="dashboards joining the three signals"),
     )
 }
@@ -88,6 +94,21 @@ def provides(stores: str) -> frozenset[str]:
 def endpoint_services(stores: str) -> dict[str, Service]:
     """Endpoint key -> the service behind it, for one store set."""
     return {s.endpoint: s for s in services_of(stores) if s.endpoint}
+
+
+def required_endpoints(stores: str) -> tuple[str, ...]:
+    """The endpoint keys every lab of ``stores`` has, in catalogue order (an endpoints file must name
+    each): all but those of the services the set runs beside its stores (Grafana) and the optional
+    :func:`more_endpoints`."""
+    extras = observes.STORE_SETS[stores].extras
+    return tuple(s.endpoint for s in services_of(stores) if s.endpoint and s.name not in extras)
+
+
+def endpoint_keys() -> tuple[str, ...]:
+    """Every endpoint key of every store set, main and optional (the fields of an Endpoints)."""
+    keys = [s.endpoint for s in SERVICES.values() if s.endpoint]
+    keys += [key for s in SERVICES.values() for key, _ in s.more_endpoints]
+    return tuple(dict.fromkeys(keys))
 
 
 def more_endpoints(stores: str) -> dict[str, int]:

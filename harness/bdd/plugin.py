@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.base import options as table
 from harness.base import timeouts, waiting
 from harness.base.config import REPO_ROOT, LabConfig
 from harness.base.errors import ConfigError
@@ -24,6 +25,7 @@ from harness.bdd.scenario import (
     RunOptions,
     plan_shards,
     run_order,
+    runtime_skip_reason,
     static_skip_reason,
 )
 from harness.lab.lifecycle import LabLifecycle, LabStartFailed
@@ -32,30 +34,22 @@ from harness.lab.targets import validate
 _RUN_KEY = pytest.StashKey[LabLifecycle]()
 _RUN_OPTIONS = pytest.StashKey[RunOptions]()
 _BOUND = pytest.StashKey[bool]()
+_NEEDS_CHECKED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Every row of the options table that pytest has (:data:`harness.base.options.OPTIONS`)."""
     group = parser.getgroup("lab", "observability lab")
-    group.addoption("--target", default=None, help="docker | vagrant | existing | auto (env LAB_TARGET)")
-    group.addoption("--stores", default=None, help="jaeger-victorialogs | tempo-loki (env LAB_STORES)")
-    group.addoption("--image-source", default=None, help="registry | local | auto (env LAB_IMAGE_SOURCE)")
-    group.addoption("--lab-host", default=None, help="host of an existing lab (env LAB_HOST)")
-    group.addoption(
-        "--endpoints-file", default=None, help="`lab endpoints --json` file (env LAB_ENDPOINTS_FILE)"
-    )
-    group.addoption("--lab-project", default=None, help="compose project name (env LAB_PROJECT)")
-    group.addoption(
-        "--keep", action="store_true", default=None, help="never destroy the lab (LAB_DESTROY=never)"
-    )
-    group.addoption("--shards", default=None, metavar="N",
-                    help="run on N labs at once (pytest-xdist, one lab per worker), the scenarios split "
-                         "by their recorded durations (env LAB_SHARDS)")
-    group.addoption("--shard", default=None, metavar="K/N",
-                    help="run only shard K of N on one lab, e.g. one per CI machine; `lab report merge` "
-                         "joins the machines' reports (env LAB_SHARD)")
-    group.addoption("--repeat", default=None, metavar="N",
-                    help="run each selected scenario N times on its lab: one that both passed and failed "
-                         "is flaky, never a pass (env LAB_REPEAT)")
+    for row in table.rows(command=table.PYTEST):
+        if row.flag_value is not None:  # a flag without a value (--keep)
+            group.addoption(row.flag, dest=row.key, action="store_true", default=None, help=row.described())
+        else:
+            group.addoption(row.flag, dest=row.key, default=None, metavar=row.metavar, help=row.described())
+
+
+def _given(config: pytest.Config, scope: str) -> dict[str, object | None]:
+    """The pytest options of one scope of the table, by the key the table reads them under."""
+    return {row.key: config.getoption(row.key) for row in table.rows(scope=scope, command=table.PYTEST)}
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -76,8 +70,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 def _run_options(config: pytest.Config) -> dict[str, object | None]:
-    return {"shards": config.getoption("--shards"), "shard": config.getoption("--shard"),
-            "repeat": config.getoption("--repeat")}
+    return _given(config, table.RUN)
 
 
 def _worker_shard(config: pytest.Config) -> int | None:
@@ -89,15 +82,7 @@ def _worker_shard(config: pytest.Config) -> int | None:
 def pytest_configure(config: pytest.Config) -> None:
     for tag, text in FEATURE_TAGS.items():
         config.addinivalue_line("markers", f"{tag}: {text}")
-    options = {
-        "target": config.getoption("--target"),
-        "stores": config.getoption("--stores"),
-        "image_source": config.getoption("--image-source"),
-        "lab_host": config.getoption("--lab-host"),
-        "endpoints_file": config.getoption("--endpoints-file"),
-        "project": config.getoption("--lab-project"),
-        "keep": config.getoption("--keep"),
-    }
+    options = _given(config, table.LAB)
     options["reports_dir"] = str(reports_dir(config))
     try:
         lab_config = LabConfig.from_sources(options)
@@ -163,7 +148,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
     run = config.stash[_RUN_KEY]
     for item in items:
-        reason = static_skip_reason(run.config, {m.name for m in item.iter_markers()})
+        reason = static_skip_reason(run.config, _tags(item), _steps(item))
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
     items[:] = run_order(items)
@@ -181,6 +166,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         else:
             for item in items:
                 item.add_marker(pytest.mark.xdist_group(f"shard-{plan[item]}"))
+
+
+def _tags(item: pytest.Item) -> set[str]:
+    return {m.name for m in item.iter_markers()}
+
+
+def _steps(item: pytest.Item, running: object = None) -> list[str]:
+    """The texts of the steps a scenario item runs (Background's first); [] for another item."""
+    from harness.bdd.bdd_adapter import scenario_of_item
+
+    facts = scenario_of_item(item, running)
+    return [step.text for step in facts.steps] if facts else []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_bdd_before_step_call(request: pytest.FixtureRequest, scenario: object) -> None:
+    """Once per scenario, at its first step with the lab up: what its tags and steps need of the
+    target, against what the target can do now (an existing lab's engine may not answer), before
+    any step has done anything to the lab. A need it cannot meet is a skip with the reason."""
+    lab = request.config.stash[_RUN_KEY].lab
+    if lab is None or request.node.stash.get(_NEEDS_CHECKED, False):
+        return
+    request.node.stash[_NEEDS_CHECKED] = True
+    target = lab.target
+    reason = runtime_skip_reason(target.capabilities, target.name, _tags(request.node),
+                                 _steps(request.node, scenario), target.why_not)
+    if reason:
+        pytest.skip(reason)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

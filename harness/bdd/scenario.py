@@ -2,6 +2,13 @@
 store set cannot serve (and why), run order, the sentence parameters steps parse, and the check
 that every step the features use has one definition (and every definition is used).
 
+A scenario's needs of its target are capabilities (:data:`harness.lab.targets.base.CAPABILITIES`):
+those of its tags (:data:`TAG_NEEDS`) and of its steps (:data:`STEP_NEEDS`, by the step's
+sentence). They are checked before the scenario runs — against the target class's declared
+capabilities when the run is collected (:func:`static_skip_reason`), against the target itself once
+the lab is up (:func:`runtime_skip_reason`) — so a target's limit is a skip that says which tag or
+step needs what and why the target cannot, never a traceback from the middle of a step.
+
 Steps hand values to later steps through pytest-bdd's ``target_fixture`` (no shared context
 object): a step that needs a value names it as an argument, and :func:`step_coverage` checks that
 an earlier step of the same scenario provides it.
@@ -9,6 +16,7 @@ an earlier step of the same scenario provides it.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import re
@@ -20,21 +28,23 @@ from typing import Any, TypeVar
 
 from pytest_bdd import parsers
 
-from harness.base.config import LabConfig
+from harness.base import observes
+from harness.base import options as table
+from harness.base.config import AUTO, LabConfig
 from harness.base.errors import ConfigError
 from harness.bdd.identity import scenario_id
 from harness.bdd.shards import MAX_REPEAT, MAX_SHARDS, Shard, load_durations, parse_count, parse_shard, split
+from harness.lab.targets import registered_with, target_class
+from harness.lab.targets.base import CAPABILITIES, CONTAINERS, CONTROL, DEPLOY, HOST_SHELL, VM
 
 FEATURE_TAGS: dict[str, str] = {
     "deployment": "the lab deploys and every service is healthy",
-    "metrics": "metrics reach Prometheus",
-    "traces": "traces reach the trace store",
-    "logs": "logs reach the log store",
+    **{s.name: s.tag for s in observes.SIGNALS.values()},
     "correlation": "one trace id links metrics, traces and logs",
     "failure": "behaviour when parts of the lab fail",
     "security": "security posture of the lab",
     "vm": "needs a VM (vagrant target)",
-    "grafana": "needs Grafana (tempo-loki store set)",
+    "grafana": f"needs Grafana ({' or '.join(observes.sets_with('grafana'))} store set)",
     "destructive": "changes the lab; runs after the others and restores what it changed",
     "load": "sustained, bounded traffic with per-signal accounting (the longest scenarios)",
     "ui": "drives the page in a real browser (Debian's Chromium through Playwright)",
@@ -43,27 +53,71 @@ FEATURE_TAGS: dict[str, str] = {
 }
 
 
-def static_skip_reason(config: LabConfig, tags: set[str]) -> str | None:
-    """Why a scenario with these tags cannot run with this config (known before the lab is up)."""
+# What a tag needs of the target.
+TAG_NEEDS: dict[str, tuple[str, ...]] = {
+    "destructive": (CONTROL,),
+    "vm": (VM,),
+    "network": (HOST_SHELL,),
+}
+# What a step needs of the target beyond its scenario's tags, by the sentence its definition is
+# registered under (tests/harness/test_run_policy.py checks that each is one).
+STEP_NEEDS: dict[str, tuple[str, ...]] = {
+    "the lab is deployed again": (DEPLOY,),
+    'the "{service}" service is recreated': (DEPLOY,),
+    'the "{service}" service is replaced by a new container at a new address': (DEPLOY,),
+    'the main process of the "{service}" container runs as a non-root user': (CONTAINERS,),
+    "the lab publishes only its documented ports": (CONTROL,),
+}
+
+
+def needs(tags: Iterable[str], steps: Iterable[str] = ()) -> dict[str, str]:
+    """Capability -> what needs it (the first tag or step that does: ``@destructive``, ``the step 'the
+    lab is deployed again'``), for a scenario with these tags and step texts."""
+    out: dict[str, str] = {}
+    for tag in sorted(tags):
+        for capability in TAG_NEEDS.get(tag, ()):
+            out.setdefault(capability, f"@{tag}")
+    for text in steps:
+        for template, capabilities in STEP_NEEDS.items():
+            if _sentence(template).is_matching(text):
+                for capability in capabilities:
+                    out.setdefault(capability, f"the step '{text}'")
+    return out
+
+
+def _skip(what: str, capability: str, why: str | None, able: Sequence[str] = ()) -> str:
+    hint = f" (use --target {' or '.join(able)})" if able else ""
+    return f"{what} needs a target that can {CAPABILITIES.get(capability, capability)}: {why}{hint}"
+
+
+def static_skip_reason(config: LabConfig, tags: set[str], steps: Iterable[str] = ()) -> str | None:
+    """Why a scenario with these tags and steps cannot run with this config (known before the lab is
+    up): a service its store set lacks, or a capability the chosen target's class cannot have with
+    this config (``auto`` is decided when the run starts: :func:`runtime_skip_reason`)."""
     if "grafana" in tags and not config.has_grafana:
         return (
             f"@grafana needs Grafana, which the {config.stores} store set does not have "
-            "(use --stores tempo-loki)"
+            f"(use --stores {' or '.join(observes.sets_with('grafana'))})"
         )
-    if "vm" in tags and config.target not in ("vagrant", "auto"):  # auto: decided at run time
-        return f"@vm needs a VM: the target is {config.target} (use --target vagrant)"
+    if config.target == AUTO:
+        return None
+    cls = target_class(config.target)
+    for capability, what in needs(tags, steps).items():
+        why = cls.lacks(config, capability)
+        if why:  # the targets that can, when no config of this one could
+            able = registered_with(capability) if capability not in cls.CAPABLE_OF else []
+            return _skip(what, capability, why, able)
     return None
 
 
-def runtime_skip_reason(capabilities: frozenset[str], target: str, tags: set[str]) -> str | None:
-    """Why a scenario cannot run on the chosen target (known once the target is chosen)."""
-    if "destructive" in tags and "control" not in capabilities:
-        return (
-            f"@destructive needs a target that can restart and stop services; target {target} cannot "
-            "(for an existing lab set LAB_DOCKER_HOST)"
-        )
-    if "vm" in tags and "vm" not in capabilities:
-        return f"@vm needs a VM: target {target} has none"
+def runtime_skip_reason(capabilities: frozenset[str], target: str, tags: set[str], steps: Iterable[str] = (),
+                        why_not: Callable[[str], str | None] | None = None) -> str | None:
+    """Why a scenario cannot run on the chosen target (known once the target is up): a capability
+    its tags or steps need that ``capabilities`` lack, said by the target's ``why_not`` when given."""
+    for capability, what in needs(tags, steps).items():
+        if capability not in capabilities:
+            why = why_not(capability) if why_not else None
+            return _skip(what, capability, why or f"target {target} cannot")
     return None
 
 
@@ -117,6 +171,11 @@ SENTENCE_TYPES = {
 def sentence(template: str) -> parsers.parse:
     """A step sentence with parameters: parse's syntax plus ``{x:List}`` and ``{x:Duration}``."""
     return parsers.parse(template, extra_types=SENTENCE_TYPES)
+
+
+@functools.cache
+def _sentence(template: str) -> parsers.parse:
+    return sentence(template)
 
 
 # ------------------------------------------------------------------------------------ step coverage
@@ -257,22 +316,16 @@ class RunOptions:
 
     @classmethod
     def from_sources(cls, options: dict[str, object | None], env: dict[str, str] | None = None) -> RunOptions:
+        """The ``run`` rows of :data:`harness.base.options.OPTIONS` (flag > variable > default),
+        each parsed by :mod:`harness.bdd.shards`."""
         env = dict(os.environ) if env is None else env
-
-        def pick(key: str, var: str) -> str | None:
-            value = options.get(key)
-            if value is None:
-                value = (env.get(var) or "").strip() or None
-            return None if value is None else str(value)
-
-        shards_text, shard_text, repeat_text = pick("shards", "LAB_SHARDS"), pick("shard", "LAB_SHARD"), \
-            pick("repeat", "LAB_REPEAT")
-        shards = parse_count(shards_text, "--shards", upper=MAX_SHARDS) if shards_text else 1
-        only = parse_shard(shard_text) if shard_text else None
+        text = {row.name: row.text(options, env) for row in table.rows(scope=table.RUN)}
+        shards = parse_count(text["shards"], "--shards", upper=MAX_SHARDS) if text["shards"] else 1
+        only = parse_shard(text["shard"]) if text["shard"] else None
         if only is not None and shards > 1:
             raise ConfigError(f"--shards {shards} and --shard {only} together: use --shards N to run every "
                               "shard here, or --shard k/N to run one of them")
-        repeat = parse_count(repeat_text, "--repeat", upper=MAX_REPEAT) if repeat_text else 1
+        repeat = parse_count(text["repeat"], "--repeat", upper=MAX_REPEAT) if text["repeat"] else 1
         return cls(shards=shards, only=only, repeat=repeat)
 
 
@@ -289,8 +342,10 @@ def scenario_key(item: Any) -> str:
 
 
 def plan_shards(items: Sequence[Any], count: int, target: str) -> dict[Any, int]:
-    """item -> its shard (1..count), by the durations recorded for ``target`` (docker for auto)."""
-    known = load_durations().get("vagrant" if target == "vagrant" else "docker", {})
+    """item -> its shard (1..count), by the durations recorded for ``target`` — those of the first
+    registered target that deploys for a target with none of its own (auto, existing)."""
+    recorded = load_durations()
+    known = recorded.get(target) or recorded.get(registered_with(DEPLOY)[0], {})
     skipped = {scenario_key(i) for i in items if any(m.name == "skip" for m in i.iter_markers())}
     keys = [scenario_key(i) for i in items]
     plan = split(keys, known, count, skipped)

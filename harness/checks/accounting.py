@@ -28,10 +28,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.base import evidence, timeouts
+from harness.base import evidence, observes, timeouts
 from harness.base.errors import LabError
 from harness.base.waiting import scaled
-from harness.checks.expect import SERVICE, server_span, sql_descendant
+from harness.checks.traces import SERVICE, server_span, sql_descendant
 from harness.clients import hops
 from harness.clients.hops import (
     ACCEPTED,
@@ -121,8 +121,14 @@ class Accounting:
     wide: dict[str, dict[str, float]] = field(default_factory=dict)
     settled: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @property
+    def accounts(self) -> dict[str, Account]:
+        """Signal -> its account: the signals this accounting counts item by item (a signal of the
+        catalogue without one here is in the hop counters only)."""
+        return {a.signal: a for a in (self.traces, self.logs, self.metrics)}
+
     def account(self, signal: str) -> Account:
-        return {"traces": self.traces, "logs": self.logs, "metrics": self.metrics}[signal]
+        return self.accounts[signal]
 
     # ------------------------------------------------------------------------- collector → store
     def widest(self, signal: str, hop: str) -> float | None:
@@ -264,7 +270,7 @@ class Accounting:
     def rows(self) -> list[dict[str, object]]:
         """One row per signal and unit: sent, each hop, found, lost, where."""
         out = []
-        for signal in ("traces", "logs"):
+        for signal in ("traces", "logs"):  # each counted its own way below (trace ids; log records)
             account, h = self.account(signal), self.hops[signal]
             items = self.expected_items(signal)
             out.append({
@@ -285,7 +291,7 @@ class Accounting:
                 "found": self.spans_found if signal == "traces" else self.logs.found,
             })
         m = self.hops["metrics"]
-        out.append({"signal": "metrics", "unit": "requests", "view": "request counter",
+        out.append({"signal": "metrics", "unit": hops.NOUNS["metrics"], "view": "request counter",
                     "sent": self.metrics.expected,
                     "app": m.get(APP_REQUESTS), "store_received": m.get(PROMETHEUS_REQUESTS),
                     "found": self.metrics.found, "lost": self.metrics.lost,
@@ -310,7 +316,7 @@ class Accounting:
                                                                                                 strict=True)))
                  for r in cells]
         lines.append("")
-        for signal in ("traces", "logs", "metrics"):
+        for signal in self.accounts:
             lines.append(f"{signal}: {self.placement(signal)}")
         lines.extend(line for line in (self.store_hop("traces"), self.store_hop("logs")) if line)
         lines.append(f"(collector log records include the lab's probes and scrapes; a trace is found when it "
@@ -430,7 +436,7 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
         if seen != last_seen:
             last_seen, last_progress = seen, time.monotonic()
         # a batch in retry backoff is in flight, not necessarily queued
-        queued = sum(moved[s].get(QUEUE_SIZE, 0.0) + moved[s].get(IN_FLIGHT, 0.0) for s in ("traces", "logs"))
+        queued = sum(moved[s].get(QUEUE_SIZE, 0.0) + moved[s].get(IN_FLIGHT, 0.0) for s in observes.COLLECTED)
         quiet_for = time.monotonic() - last_progress
         if complete or (not queued and quiet_for >= scaled(quiet)) or time.monotonic() >= deadline:
             break
@@ -442,7 +448,7 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     by_hop = hops.movement(snapshots)
     wide = hops.movement(snapshots, bound=WIDE)
     settled = hops.movement(snapshots, bound=SETTLED)
-    for signal in ("traces", "logs"):
+    for signal in observes.COLLECTED:
         if now_snapshot.store_settled(signal) is False:
             by_hop[signal][STORE_READ_EARLY] = 1.0
     counts = list(lookups.span_counts.values())
@@ -453,8 +459,8 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     traces = Account("traces", "traces", ok, ok - len(missing_traces), missing_traces,
                      notes=[f"{tid}: {lookups.traces[tid]}" for tid in missing_traces[:10]])
     records_found = sum(len(t) for t in lookups.records.values())
-    logs = Account("logs", "log records", len(LOG_TEXTS) * ok, records_found, lookups.missing_records())
-    metrics = Account("metrics", "requests", ok,
+    logs = Account("logs", hops.NOUNS["logs"], len(LOG_TEXTS) * ok, records_found, lookups.missing_records())
+    metrics = Account("metrics", hops.NOUNS["metrics"], ok,
                       min(int(by_hop["metrics"].get(PROMETHEUS_REQUESTS, 0.0)), ok))
     problems = list(dict.fromkeys([*lookups.problems, *now_snapshot.problems]))
     if len(set(complete_counts)) > 1:
@@ -491,7 +497,7 @@ def assert_missing_at_most(accounting: Accounting, signal: str, pct: float) -> N
             f"more than {pct:g} %; first: {shown}\n{_why(accounting, signal)}")
 
 
-def assert_collector_clean(accounting: Accounting, signals: Sequence[str] = ("traces", "logs")) -> None:
+def assert_collector_clean(accounting: Accounting, signals: Sequence[str] = observes.COLLECTED) -> None:
     """The collector refused nothing, failed nothing, dropped nothing for a full queue — over the
     widest window (a failure counted while the last counters were read is the run's too)."""
     counters = {REFUSED: "refused", RECEIVER_FAILED: "failed on receipt", LIMITER_REFUSED: "refused by the "

@@ -1,13 +1,14 @@
 """Traces that start in the browser: the page's own span (frontend-browser) at the root, its fetch
 span the parent of the Flask server span, and the backend's spans below, down to SQL.
 
-:func:`browser_rooted` is a ``require`` for :func:`harness.checks.expect.trace_arrives` (None when the
+:func:`browser_rooted` is a ``require`` for :func:`harness.checks.traces.trace_arrives` (None when the
 trace is complete, else what is still missing: the browser's spans arrive in their own batches,
 a second or so after the backend's). :func:`span_tree` is how reports print such a trace.
 """
 
 from __future__ import annotations
 
+from harness.checks.traces import server_span
 from harness.clients.model import Span, Trace
 
 BROWSER_SERVICE = "frontend-browser"
@@ -44,23 +45,21 @@ def fetch_parent(trace: Trace, server: Span) -> Span | None:
 
 
 def server_below_fetch(trace: Trace, method: str, route: str) -> tuple[Span, Span]:
-    """(fetch span, server span) for ``METHOD route``; AssertionError saying what the parent is."""
-    for server in trace.server_spans():
-        attrs = server.attributes
-        span_method = attrs.get("http.request.method") or attrs.get("http.method")
-        span_route = attrs.get("http.route") or attrs.get("url.path")
-        if server.name != f"{method} {route}" and (span_method, span_route) != (method, route):
-            continue
-        fetch = fetch_parent(trace, server)
-        if fetch is None:
-            parent = next((s for s in trace.spans if s.span_id == server.parent_span_id), None)
-            raise AssertionError(f"the parent of {describe(server)} is "
-                                 f"{describe(parent) if parent else 'not in the trace'}, not the "
-                                 f"browser's fetch span;\n{span_tree(trace)}")
-        fetch_method = fetch.attributes.get("http.request.method") or fetch.attributes.get("http.method")
-        assert fetch_method in (None, method), f"{describe(fetch)} is a {fetch_method}, not {method}"
-        return fetch, server
-    raise AssertionError(f"no server span for {method} {route};\n{span_tree(trace)}")
+    """(fetch span, server span) for ``METHOD route`` (the backend's server span of that operation,
+    :func:`harness.checks.traces.server_span`); AssertionError saying what the parent is."""
+    try:
+        server = server_span(trace, method, route)
+    except AssertionError as exc:
+        raise AssertionError(f"{str(exc).split('; spans:')[0]};\n{span_tree(trace)}") from None
+    fetch = fetch_parent(trace, server)
+    if fetch is None:
+        parent = next((s for s in trace.spans if s.span_id == server.parent_span_id), None)
+        raise AssertionError(f"the parent of {describe(server)} is "
+                             f"{describe(parent) if parent else 'not in the trace'}, not the "
+                             f"browser's fetch span;\n{span_tree(trace)}")
+    fetch_method = fetch.attributes.get("http.request.method") or fetch.attributes.get("http.method")
+    assert fetch_method in (None, method), f"{describe(fetch)} is a {fetch_method}, not {method}"
+    return fetch, server
 
 
 def describe(span: Span) -> str:

@@ -1,6 +1,7 @@
 """Grafana dashboards as the harness reads them: every PromQL query of every panel, with Grafana's
-variables replaced by values a plain Prometheus accepts. Used by the acceptance step "every PromQL
-query of the provisioned dashboards returns data" and by the stack's config tests.
+variables replaced by values a plain Prometheus accepts; and the check that each returns data.
+Used by the acceptance step "every PromQL query of the provisioned dashboards returns data" and by
+the stack's config tests. No dashboard query at all is a failure, not a pass.
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from harness.base.waiting import NotYet
+from harness.checks.expectation import expect_within
+
+if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
+    from harness.lab.lifecycle import Lab
 
 
 @dataclass(frozen=True)
@@ -99,3 +106,28 @@ def substitute_variables(expr: str, dashboard: dict[str, Any] | None = None) -> 
 
 def load_dashboards(directory: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.json"))]
+
+
+def dashboard_queries(dashboards_dir: Path) -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, concrete PromQL) of every Prometheus query of every panel."""
+    return [
+        (q.dashboard_uid, q.panel_title, substitute_variables(q.expr, board))
+        for board in load_dashboards(dashboards_dir)
+        for q in promql_queries(board)
+    ]
+
+
+def queries_return_data(lab: Lab, queries: list[tuple[str, str, str]], *, timeout: float = 60) -> None:
+    """Each of ``queries`` (from :func:`dashboard_queries`) returns at least one series."""
+    if not queries:
+        raise AssertionError("the provisioned dashboards have no PromQL query: none can return data")
+
+    def look() -> int:
+        empty = [f"{uid}/{title}: {expr}" for uid, title, expr in queries if not lab.prometheus.query(expr)]
+        if empty:
+            raise NotYet(f"{len(empty)} of {len(queries)} queries return no data: {empty}")
+        return len(queries)
+
+    expect_within(lab, "metrics", look, timeout=timeout, interval=3,
+                  what=f"all {len(queries)} dashboard queries to return data",
+                  shown=lambda n: {"queries": [f"{u}/{t}" for u, t, _ in queries]})

@@ -60,6 +60,7 @@ def assert_offline_task_manager(lab: Lab, response: requests.Response) -> None:
     assert response.status_code == 200, f"the page answered {response.status_code}"
     title, urls = asset_urls(response.text)
     assert "task" in title.lower(), f"page title is {title!r}, not the task manager"
+    assert urls, "the page names no script, stylesheet or image: not the task manager's page (it has one)"
     base = lab.endpoints.frontend + "/"
     foreign = [u for u in urls if urlparse(urljoin(base, u)).netloc != urlparse(base).netloc]
     assert not foreign, f"the page loads assets from elsewhere: {foreign}"

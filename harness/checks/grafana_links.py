@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.base import evidence
-from harness.base.waiting import GiveUp, NotYet, eventually
+from harness.base.waiting import GiveUp, NotYet
+from harness.checks.expectation import expect_within
 from harness.clients.grafana import frame_columns, frames
 
 if TYPE_CHECKING:
@@ -304,10 +305,9 @@ def trace_to_logs(lab: Lab, trace_id: str, *, timeout: float = 30) -> int:
             raise NotYet(f"{query} returned no log lines through Grafana")
         return rows
 
-    rows = eventually(check, timeout=timeout, describe=f"Grafana trace→logs for {trace_id}")
-    evidence.attach("query", f"Grafana trace→logs via {uid}: {query}", rows=rows, root_span=root.span_id,
-                    range_ms=[start_ms, end_ms])
-    return rows
+    return expect_within(lab, "logs", check, timeout=timeout, what=f"Grafana trace→logs for {trace_id}",
+                         shown=lambda rows: {"query": f"via {uid}: {query}", "rows": rows,
+                                             "root_span": root.span_id, "range_ms": [start_ms, end_ms]})
 
 
 # == logs -> trace ===================================================================================
@@ -349,8 +349,9 @@ def grafana_trace(lab: Lab, trace_id: str, *, uid: str = "tempo", timeout: float
             raise NotYet(f"trace {trace_id} not found through Grafana data source {uid}")
         return spans
 
-    return eventually(check, timeout=timeout,
-                      describe=f"trace {trace_id} through Grafana's {uid} data source")
+    return expect_within(lab, "traces", check, timeout=timeout, kind="trace",
+                         what=f"trace {trace_id} through Grafana's {uid} data source",
+                         shown=lambda spans: {"spans": len(spans)})
 
 
 def logs_to_trace(lab: Lab, trace_id: str, *, timeout: float = 30) -> int:

@@ -19,7 +19,7 @@ a batch after the collector counted it and before the store's counter shows it �
 serves ``/metrics`` from a cache it refreshes at most once a second, so its count is up to a second
 old when read. A run's first and last snapshots are therefore taken with ``consistent=True``: the
 collector is read, then each store's count as it stood at a moment after that read (a new
-VictoriaLogs page, :data:`COUNTER_LAG_S`; a Prometheus scrape taken after it), then the collector
+VictoriaLogs page, its store kind's ``counter_lag_s``; a Prometheus scrape taken after it), then the collector
 again right after it (:attr:`PipelineSnapshot.collector_after`), and once more when its batch
 processor has handed on what the first read counted (:attr:`PipelineSnapshot.collector_settled`).
 :func:`movement` with ``bound="narrow"`` counts what certainly moved inside the store's window (the
@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-from harness.base import evidence, timeouts
+from harness.base import evidence, observes, timeouts
 from harness.base.errors import LabError
 from harness.base.http import session
 from harness.base.waiting import NotYet, WaitTimeout, eventually, scaled
@@ -59,8 +59,8 @@ class _Endpoints(Protocol):
     stores: str
     backend: str
     prometheus: str
-    logs: str  # the log store's query base: VictoriaLogs serves its /metrics there
-    # collector_metrics (the collector's own :8888) is read when present (old endpoints files lack it)
+    # each signal's store at its endpoint (``logs``: VictoriaLogs serves its /metrics there), and
+    # collector_metrics (the collector's own :8888) when present (old endpoints files lack it)
 
 
 class HasEndpoints(Protocol):
@@ -71,14 +71,10 @@ class HasEndpoints(Protocol):
     def endpoints(self) -> _Endpoints: ...
 
 
-SIGNALS = ("traces", "logs", "metrics")
+SIGNALS = observes.SIGNAL_NAMES  # ("traces", "logs", "metrics")
 READ_TIMEOUT = timeouts.base("read")
 PROMETHEUS_LOOKBACK = "3m"  # how far back the last scrape of a stopped collector is looked for
 RESTART_TOLERANCE_S = 5.0  # two start times further apart than this (scaled) are two processes
-# How old a store's own counter may be when it is read (a property of the store, not scaled):
-# VictoriaLogs (VictoriaMetrics' lib/appmetrics) makes its /metrics page anew at most once a second,
-# when asked; the others render it when asked.
-COUNTER_LAG_S: Mapping[str, float] = {"victorialogs": 1.0}
 # From the collector's receiver to its exporter's counters: the batch processor's 500 ms timeout and
 # one export, with a margin (scaled).
 DELIVERY_S = 1.0
@@ -112,21 +108,15 @@ STORE_RESTARTED = "store.restarted"  # its counter went down: it restarted, what
 PROMETHEUS_REQUESTS = "prometheus.requests"
 GAUGES = frozenset({QUEUE_SIZE, QUEUE_CAPACITY, IN_FLIGHT})
 
-# The Collector's item names per signal (otelcol_receiver_accepted_<item>, …) and how a person says them.
-ITEMS = {"traces": "spans", "logs": "log_records"}
-NOUNS = {"traces": "spans", "logs": "log records"}
-
-# Store -> (Prometheus job, counter of what it took in, what it counts). VictoriaLogs is read directly.
-STORE_COUNTERS: Mapping[str, tuple[str, str, str]] = {
-    "jaeger": ("jaeger", "otelcol_receiver_accepted_spans", "spans"),
-    "victorialogs": ("victorialogs", "vl_rows_ingested", "log records"),
-    "tempo": ("tempo", "tempo_distributor_spans_received", "spans"),
-    "loki": ("loki", "loki_distributor_lines_received", "log lines"),
-}
-STORES = {"jaeger-victorialogs": ("jaeger", "victorialogs"), "tempo-loki": ("tempo", "loki")}
+# The Collector's item names per signal (otelcol_receiver_accepted_<item>, …) and how a person says
+# them; each store's own ingest counter, its Prometheus job and its lag are in its store kind
+# (harness.base.observes.STORE_KINDS), the store of each signal in the store set.
+ITEMS = {s.name: s.item for s in observes.SIGNALS.values() if s.item}
+NOUNS = {s.name: s.noun for s in observes.SIGNALS.values()}
 # What is read from Prometheus when a process does not answer (its last scrape).
-APP_SELECTOR = '{job="flask-backend",__name__=~"http_requests_total|process_start_time_seconds"}'
-COLLECTOR_SELECTOR = ('{job="otel-collector",'
+APP_SELECTOR = (f'{{job="{observes.APP_JOB}",'
+                f'__name__=~"{observes.REQUEST_COUNTER}|process_start_time_seconds"}}')
+COLLECTOR_SELECTOR = (f'{{job="{observes.COLLECTOR_JOB}",'
                       '__name__=~"otelcol_(receiver|exporter|processor|process_uptime).*"}')
 
 
@@ -354,14 +344,14 @@ class PipelineSnapshot:
         its process answered (a counter is born with its first item, so it stood at 0, not
         "unread"). What could not be read is absent."""
         hops = self.hops()
-        trace_store, log_store = STORES.get(self.stores, (None, None))
         out: dict[str, dict[str, float]] = {}
-        for signal, store in (("traces", trace_store), ("logs", log_store), ("metrics", None)):
+        for signal in SIGNALS:
+            store = observes.store_of(self.stores, signal)
             unborn: set[str] = set()
             if self.collector is not None and signal in ITEMS:
                 unborn |= {ACCEPTED, REFUSED, RECEIVER_FAILED, LIMITER_REFUSED, SENT, SEND_FAILED,
                            ENQUEUE_FAILED}
-            if store and counter_not_born(store, STORE_COUNTERS[store][1]) in self.problems:
+            if store and counter_not_born(store.name, store.ingest_counter) in self.problems:
                 unborn.add(STORE_RECEIVED)
             counters = {hop: value for hop, value in hops[signal].items() if hop not in GAUGES}
             out[signal] = {**dict.fromkeys(unborn, 0.0), **counters}
@@ -548,13 +538,19 @@ class _Reader:
         self.problems.append(f"collector counters from Prometheus' last scrape, {when} ({direct})")
         return CollectorView.from_samples(samples, f"Prometheus (last scrape {when})", self.now)
 
+    def _direct_url(self, kind: observes.StoreKind) -> str | None:
+        """The store's own metrics page on its query port, when it is read there (VictoriaLogs)."""
+        if kind.metrics_path is None:
+            return None
+        return f"{getattr(self.lab.endpoints, observes.SIGNALS[kind.signal].endpoint)}{kind.metrics_path}"
+
     def store(self, name: str, *, after: float | None = None) -> StoreView | None:
         """The store's own ingest count; with ``after``, one that stands for a moment after it
         (read once its lag has passed, or from a Prometheus scrape taken after it)."""
-        job, counter, unit = STORE_COUNTERS[name]
-        lag = COUNTER_LAG_S.get(name, 0.0)
-        if name == "victorialogs":
-            url = f"{self.lab.endpoints.logs}/metrics"
+        kind = observes.STORE_KINDS[name]
+        job, counter, unit, lag = kind.job, kind.ingest_counter, kind.unit, kind.counter_lag_s
+        url = self._direct_url(kind)
+        if url is not None:
             try:
                 page, at = self._cached_page(url, lag, after)
                 value = total(parse_exposition(page), counter)
@@ -610,10 +606,10 @@ class _Reader:
     def next_page(self, name: str) -> float | None:
         """When the store's cached metrics page may next be made anew (its last change seen, plus its
         lag), so that the collector can be read just before it; None for a store read otherwise."""
-        lag = COUNTER_LAG_S.get(name, 0.0)
-        if name != "victorialogs" or lag <= 0:
+        kind = observes.STORE_KINDS[name]
+        url, lag = self._direct_url(kind), kind.counter_lag_s
+        if url is None or lag <= 0:
             return None
-        url = f"{self.lab.endpoints.logs}/metrics"
         try:
             began = time.time()
             turned = self._turn(url, self.text(url), began, lag)
@@ -654,9 +650,9 @@ class _Reader:
         try:
             # its last scrape's values: a scrape that timed out (a busy backend on a slow VM) leaves
             # the series stale, and a plain query would find nothing
+            selector = f'{{job="{observes.APP_JOB}",endpoint!~"{probes}"}}'
             value = self.prometheus.value(
-                f'sum(last_over_time(http_requests_total{{job="flask-backend",endpoint!~"{probes}"}}'
-                f'[{PROMETHEUS_LOOKBACK}]))')
+                f"sum(last_over_time({observes.REQUEST_COUNTER}{selector}[{PROMETHEUS_LOOKBACK}]))")
         except (OSError, LabError) as exc:
             self.problems.append(f"Prometheus unreadable: {_short(exc)}")
             return None
@@ -684,24 +680,25 @@ def snapshot(lab: HasEndpoints, *, consistent: bool = False) -> PipelineSnapshot
     first read (:attr:`PipelineSnapshot.collector_settled`), for its own hop. The app is read last:
     its own /metrics request logs two records, which would otherwise pass while the others are read."""
     reader = _Reader(lab)
-    trace_store, log_store = STORES.get(lab.endpoints.stores, (None, None))
+    # the stores read on their own port first (VictoriaLogs): the count stands for a moment within a
+    # second of the read; one through Prometheus may take a scrape interval
+    held = (observes.store_of(lab.endpoints.stores, signal) for signal in observes.COLLECTED)
+    kinds = sorted((kind for kind in held if kind), key=lambda kind: kind.metrics_path is None)
+    cached = next((k.name for k in kinds if k.metrics_path and k.counter_lag_s > 0), None)
     try:
         with evidence.capture():  # the reads are many and small: the caller attaches what matters
             app = None if consistent else reader.app()
-            turn = reader.next_page(log_store) if consistent and log_store else None
-            if turn is not None:  # the collector just before the log store's next page: read close together
+            turn = reader.next_page(cached) if consistent and cached else None
+            if turn is not None:  # the collector just before the store's next page: read close together
                 time.sleep(max(turn - PAGE_POLL_S - time.time(), 0.0))
             collector = reader.collector()
             after = collector.read_at if consistent and collector is not None else None
             bracket = after is not None and collector is not None and collector.source == DIRECT_SOURCE
             stores: dict[str, StoreView] = {}
             seconds: dict[str, CollectorView] = {}
-            # the log store first: its count stands for a moment within a second of the read, the
-            # trace store's (through Prometheus) may take a scrape interval
-            for signal, name in (("logs", log_store), ("traces", trace_store)):
-                if not name:
-                    continue
-                view = reader.store(name, after=after)
+            for kind in kinds:
+                signal = kind.signal
+                view = reader.store(kind.name, after=after)
                 if view is None:
                     continue
                 stores[signal] = view
@@ -777,11 +774,10 @@ def describe(signal: str, now: PipelineSnapshot, since: PipelineSnapshot | None 
     store = now.store.get(signal)
     if store is not None and STORE_RECEIVED in values:
         line += f"; {store.name} received {_n(values[STORE_RECEIVED])} {store.unit}"
-    elif STORES.get(now.stores):
-        name = STORES[now.stores][0 if signal == "traces" else 1]
-        unborn = counter_not_born(name, STORE_COUNTERS[name][1]) in now.problems
-        line += (f"; {name} has counted no {noun} (its ingest counter is born with the first)" if unborn
-                 else f"; {name}'s own counter is unreadable")
+    elif (kind := observes.store_of(now.stores, signal)) is not None:
+        unborn = counter_not_born(kind.name, kind.ingest_counter) in now.problems
+        line += (f"; {kind.name} has counted no {noun} (its ingest counter is born with the first)" if unborn
+                 else f"; {kind.name}'s own counter is unreadable")
     return line + _problems(now)
 
 

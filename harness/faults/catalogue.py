@@ -5,10 +5,11 @@ with the scenario(s) that must go red. Edits address today's files by key path a
 (see :mod:`harness.faults.edits`): when a file changes under a fault, the catalogue's unit test
 says which fault went stale. Files under the docker target's store set jaeger-victorialogs.
 
-Baked-in files (the front's nginx config is copied into the frontend image) are delivered by
-bind-mounting the edited copy over the image's file: the same bytes nginx would read from an
-image rebuilt with the edit (the Dockerfile only COPYs them; the entrypoint renders the template
-at start), without a build and without any other difference from the image that runs.
+Baked-in files (the front's nginx config is copied into the frontend image, the app's modules into
+the backend image) are delivered by bind-mounting the edited copy over the image's file: the same
+bytes nginx or Python would read from an image rebuilt with the edit (the Dockerfiles only COPY
+them; the image's compiled bytecode no longer matches the mounted source, so Python compiles the
+source), without a build and without any other difference from the image that runs.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ from harness.faults.model import Fault
 
 COMPOSE = "stack/compose.yaml"
 COMPOSE_SET = "stack/compose.jaeger-victorialogs.yaml"
-COLLECTOR = "stack/collector/config.jaeger-victorialogs.yaml"
+COLLECTOR = "stack/collector/config.jaeger-victorialogs.yaml"  # the set's fragment: its exporters
+COLLECTOR_BASE = "stack/collector/config.base.yaml"  # receivers, processors, pipelines: every set's
 JAEGER = "stack/jaeger/config.yaml"
 PROMETHEUS = "stack/prometheus/prometheus.jaeger-victorialogs.yml"
 SLI_RULES = "stack/prometheus/rules/sli.rules.yml"
 NGINX_SERVER = "app/frontend/nginx/default.conf.template"
+APP_ERRORS = "app/backend/taskapp/errors.py"
+APP_METRICS = "app/backend/taskapp/metrics.py"
 
 # The scenarios faults name (Gherkin titles; a unit test checks each exists in features/).
 TRACE = "A request with a chosen trace id produces a complete trace"
@@ -57,6 +61,8 @@ METRICS_RECREATED = "Prometheus keeps its samples when it is recreated"
 CRASH = "The backend comes back by itself when its process ends"
 SLIS = "Errors and slow requests move the SLIs"
 FRESH = "Prometheus holds the app's metrics no older than the lab's scrape budget"
+ERROR_RECORD = "A server error leaves its own ERROR record, with the error's type and exception"
+SLO_BUCKETS = "The latency histogram can judge every latency SLO"
 
 
 def backend_env(key: str, value: str, expect: Any = MISSING) -> YamlSet:
@@ -69,6 +75,12 @@ def mount_nginx_server_config() -> YamlListItem:
     """The frontend serves the copy's (edited) server template instead of the image's."""
     return YamlListItem(COMPOSE, ("services", "frontend", "volumes"),
                         append=f"../{NGINX_SERVER}:/etc/nginx/templates/default.conf.template:ro")
+
+
+def mount_backend_module(file: str) -> YamlListItem:
+    """The backend runs the copy's (edited) module ``file`` (under app/backend/) instead of the image's."""
+    inside = "/app/" + file.removeprefix("app/backend/")
+    return YamlListItem(COMPOSE, ("services", "backend", "volumes"), append=f"../{file}:{inside}:ro")
 
 
 def command_flag(file: str, service: str, flag: str, replace: str | None) -> YamlListItem:
@@ -146,6 +158,44 @@ FAULTS: tuple[Fault, ...] = (
           "expressions searched in the URL, and 'api' matches every API request.",
           (TRACE,), edits=(backend_env("OTEL_PYTHON_FLASK_EXCLUDED_URLS", "health,ready,metrics,api",
                                        expect="health,ready,metrics"),)),
+    Fault("app-error-record-warn", "app", "logs",
+          "the simulated error's own log record written at WARN (taskapp/errors.py: level 30, not 40)",
+          "A handled error judged 'expected' and logged a level down: the error's record is at WARN while "
+          "the request's 'Request completed' record of the 500 stays at ERROR, so a search or an alert on "
+          "ERROR records with error.type misses every server error — and 'an ERROR record of the trace' "
+          "stayed green.",
+          (ERROR_RECORD,), edits=(TextReplace(APP_ERRORS, 'logger, 40, "Simulated error"',
+                                              'logger, 30, "Simulated error"'),
+                                  mount_backend_module(APP_ERRORS))),
+    Fault("app-log-attribute-limit", "app", "logs",
+          "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT=6 on the backend",
+          "A cap on attributes per log record to keep the log store small: the SDK keeps the newest six "
+          "and quietly drops the oldest — on the error's record that is error.type, the attribute an "
+          "error search filters on; the record, its severity and its exception still arrive.",
+          (ERROR_RECORD,), edits=(backend_env("OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT", "6"),)),
+    Fault("app-endpoint-label-dropped", "app", "metrics",
+          "the endpoint label dropped from the HTTP request counter and histogram (taskapp/metrics.py)",
+          "Labels cut to lower the series count: the request counter and the latency histogram keep "
+          "method and status code, so every total still moves while no endpoint's rate, latency or "
+          "exemplar can be read.",
+          (COUNTER,), edits=(
+              TextReplace(APP_METRICS, 'labels = ("method", "endpoint", "status_code")',
+                          'labels = ("method", "status_code")'),
+              TextReplace(APP_METRICS, "labels = (method, endpoint, str(status))",
+                          "labels = (method, str(status))"),
+              TextReplace(APP_METRICS, "self.duration.labels(method, endpoint, str(success))",
+                          "self.duration.labels(method, str(success))"),
+              TextReplace(APP_METRICS, "            endpoint or UNKNOWN_ENDPOINT,\n", ""),
+              mount_backend_module(APP_METRICS))),
+    Fault("app-latency-buckets-coarse", "app", "metrics",
+          "the HTTP latency histogram's buckets cut to (1.0, 15.0) (taskapp/metrics.py)",
+          "Fewer buckets to save series: a 1.2 s request still counts above 1 s, but with no bound at "
+          "0.5 s the p95 of the 500 ms SLO is interpolated across 0-1 s, so the latency alert fires or "
+          "stays quiet by arithmetic, not by latency.",
+          (SLO_BUCKETS, SLOW), edits=(
+              TextReplace(APP_METRICS, "HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, "
+                                       "0.5, 1.0, 2.5, 5.0, 10.0, 15.0)", "HTTP_BUCKETS = (1.0, 15.0)"),
+              mount_backend_module(APP_METRICS))),
     Fault("app-log-level-warning", "app", "logs",
           "LOG_LEVEL=WARNING on the backend",
           "Quieter logs for a demo: the INFO request records ('Incoming request', 'Request "
@@ -163,7 +213,8 @@ FAULTS: tuple[Fault, ...] = (
           "the logs pipeline removed from service.pipelines",
           "A pipeline deleted while tidying the config: the OTLP receiver then has no logs consumer "
           "and the app's log exports are refused.",
-          (LOGS,), edits=(YamlDelete(COLLECTOR, ("service", "pipelines", "logs")),)),
+          (LOGS,), edits=(YamlDelete(COLLECTOR_BASE, ("service", "pipelines", "logs")),
+                          YamlDelete(COLLECTOR, ("service", "pipelines", "logs")))),
     Fault("collector-jaeger-v1-port", "collector", "traces",
           "the Jaeger exporter's endpoint is jaeger:14250 (Jaeger v1's gRPC port)",
           "A port from an old Jaeger guide: the exporter cannot connect, retries, and drops.",
@@ -180,19 +231,19 @@ FAULTS: tuple[Fault, ...] = (
           "A production batching setting: a quiet lab's spans and logs wait a minute in the "
           "collector. Nothing is lost; everything is late.",
           (BUDGET,), ci=True,
-          edits=(YamlSet(COLLECTOR, ("processors", "batch", "timeout"), "60s", expect="500ms"),)),
+          edits=(YamlSet(COLLECTOR_BASE, ("processors", "batch", "timeout"), "60s", expect="500ms"),)),
     Fault("collector-resource-overwrites-service-name", "collector", "logs",
           "the resource processor upserts service.name=otel-collector",
           "'insert' and 'upsert' confused while adding an attribute: every span and log record "
           "now claims to come from the collector.",
-          (LOGS,), edits=(YamlListItem(COLLECTOR, ("processors", "resource", "attributes"),
+          (LOGS,), edits=(YamlListItem(COLLECTOR_BASE, ("processors", "resource", "attributes"),
                                        append={"key": "service.name", "value": "otel-collector",
                                                "action": "upsert"}),)),
     Fault("collector-otlp-http-on-localhost", "collector", "traces",
           "the OTLP/HTTP receiver listens on localhost:4318",
           "The collector's own default since v0.104: reachable only from inside its container, so "
           "the app's exports are refused while the collector looks healthy.",
-          (TRACE,), edits=(YamlSet(COLLECTOR, ("receivers", "otlp", "protocols", "http", "endpoint"),
+          (TRACE,), edits=(YamlSet(COLLECTOR_BASE, ("receivers", "otlp", "protocols", "http", "endpoint"),
                                    "localhost:4318", expect="0.0.0.0:4318"),)),
     # ---------------------------------------------------------------------------- the trace store
     Fault("jaeger-otlp-on-localhost", "trace store", "traces",

@@ -14,26 +14,27 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.base import observes
 from harness.faults.edits import Edit
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
 
-# The hops of the lab, in data-path order, and the words that name each in a failure message.
+# The hops of the lab, in data-path order, and the words that name each in a failure message: a
+# store by what it holds and by every kind of store that may hold it (harness.base.observes).
 HOPS: dict[str, tuple[str, ...]] = {
     "front": ("front", "nginx", "frontend"),
-    "app": ("app", "backend", "flask-backend"),
+    "app": ("app", "backend", observes.APP_SERVICE),
     "collector": ("collector",),
-    "trace store": ("trace store", "jaeger", "tempo"),
-    "log store": ("log store", "victorialogs", "loki"),
+    **{observes.SIGNALS[s].holder: (observes.SIGNALS[s].holder, *observes.kinds_holding(s))
+       for s in observes.COLLECTED},
     "prometheus": ("prometheus",),
     "deployment": ("service", "container", "healthy", "compose"),
 }
-# What breaks, and the words that name it in a failure message.
+# What breaks, and the words that name it in a failure message: the signals' own words, then what
+# else a fault may break.
 SIGNALS: dict[str, tuple[str, ...]] = {
-    "traces": ("trace", "span"),
-    "logs": ("log",),
-    "metrics": ("prometheus", "promql", "metric", "sli", "exemplar", "scrape", "counter", "histogram"),
+    **{s.name: s.words for s in observes.SIGNALS.values()},
     "requests": ("answered", "status", "request", "502", "504"),
     "data": ("task", "database"),
     "deploy": ("could not be started", "not healthy", "compose"),

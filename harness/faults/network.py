@@ -1,7 +1,8 @@
 """Network faults on the lab's own network, one link at a time: packets from one service's
 container to another's delayed (``tc netem``) or dropped (an nftables rule), made in the sending
-container's network namespace with ``nsenter`` on the host that runs the containers — the docker
-host here (as root, or through ``sudo -n``), the lab VM over ssh (the ``vagrant`` user's sudo).
+container's network namespace with ``nsenter`` on the host that runs the containers, through the
+root shell the target gives (:meth:`harness.lab.targets.base.Target.host_shell`: this host for the
+docker target, the lab VM over ssh for the vagrant target; a target without one cannot do this).
 
 Only the one link is touched: netem sits on its own band of a ``prio`` qdisc that a u32 filter
 feeds with the destination's address alone; the drop rule names the destination's address alone;
@@ -13,7 +14,6 @@ Every fault is removed by :meth:`NetworkFaults.clear` (idempotent), also when th
 
 from __future__ import annotations
 
-import os
 import shlex
 import time
 from collections.abc import Mapping
@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.base import evidence, timeouts
 from harness.base.errors import LabError
-from harness.base.progress import CommandResult, run
 from harness.lab.engine.model import SERVICE_LABEL
 from harness.lab.targets.base import NotSupported
 
@@ -62,26 +61,6 @@ class Held:
     def in_effect(self) -> tuple[float, float]:
         """The widest time it may have been in place: what it may have cost is judged on this."""
         return self.setting_at, self.cleared_at
-
-
-class HostShell:
-    """Shell code run as root on the host of the lab's containers."""
-
-    def __init__(self, target: Target):
-        self.where = "this host"
-        self._remote = getattr(target, "admin_remote", None)  # the vagrant target: the VM, sudo
-        if self._remote is not None:
-            self.where = f"the VM ({self._remote.where})"
-        elif target.name != "docker":
-            raise NotSupported(
-                f"target {target.name!r} gives no shell on the host of its containers: network faults "
-                "need one (docker or vagrant target)")
-
-    def run(self, script: str, timeout: float = HOST_TIMEOUT) -> CommandResult:
-        if self._remote is not None:
-            return self._remote.run(f"sudo -n sh -c {shlex.quote(script)}", timeout=timeout, record=False)
-        argv = ["sh", "-c", script] if os.geteuid() == 0 else ["sudo", "-n", "sh", "-c", script]
-        return run(argv, timeout=timeout, record=False)
 
 
 @dataclass(frozen=True)
@@ -158,7 +137,7 @@ class NetworkFaults:
 
     def __init__(self, target: Target):
         self.target = target
-        self.shell = HostShell(target)
+        self.shell = target.host_shell()  # NotSupported, with the target's reason, when it has none
         self._applied: dict[Link, tuple[int, str]] = {}
         self._known: dict[str, Endpoint] | None = None
 
@@ -177,9 +156,9 @@ class NetworkFaults:
         """Set the fault; the time its command began (the fault may be in place from then)."""
         source, address = _resolve(self.target, link, self._known)
         began = time.time()
-        result = self.shell.run(script_for(source.pid, address))
+        result = self.shell.run(script_for(source.pid, address), HOST_TIMEOUT)
         if not result.ok:
-            self.shell.run(clear_script(source.pid, address))
+            self.shell.run(clear_script(source.pid, address), HOST_TIMEOUT)
             if NO_NETEM in result.output:
                 raise NotSupported(f"the kernel of {self.shell.where} has no netem qdisc "
                                    f"(sch_netem/sch_prio): tc netem cannot delay {link} there")
@@ -212,7 +191,7 @@ class NetworkFaults:
                 except LabError:
                     continue  # the container is gone: so is its namespace and the fault
                 known = (source.pid, address)
-            result = self.shell.run(clear_script(*known))
+            result = self.shell.run(clear_script(*known), HOST_TIMEOUT)
             evidence.attach("command", f"network fault cleared on {one}", where=self.shell.where,
                             exit_code=result.exit_code)
 

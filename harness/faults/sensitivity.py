@@ -38,6 +38,8 @@ from harness.base.errors import ConfigError, LabError
 from harness.base.progress import Display, run
 from harness.faults import BY_NAME, FAULTS, Fault, StaleEdit
 from harness.faults.workspace import Workspace, snapshot
+from harness.lab.targets import registered_with, target_class
+from harness.lab.targets.base import DEPLOY, LOCAL, OWNS_LAB
 
 SCHEMA = "obslab-sensitivity/1"  # of to_dict(), checked where the report reads it back
 PER_FAULT_TIMEOUT = 600.0  # deploy (~25 s, up to 300 s for a service that never gets healthy) + scenarios
@@ -46,6 +48,9 @@ CAUGHT, ESCAPED, STALE, TIMEOUT = "caught", "escaped", "stale", "timed out"
 ERROR, NOT_RUN = "error", "not run"
 CONTROL, PASSED, FAILED = "control", "passed", "failed"  # the run without a fault
 MESSAGE_LIMIT = 2000
+# A fresh lab per fault, deployed from a throwaway copy of the lab's files on this machine and taken
+# down after it: what the target must be able to do.
+NEEDS = (DEPLOY, OWNS_LAB, LOCAL)
 
 
 @dataclass
@@ -150,9 +155,10 @@ class SensitivityRun:
                  per_fault_timeout: float = PER_FAULT_TIMEOUT, total_timeout: float = TOTAL_TIMEOUT,
                  work_dir: Path | None = None, pytest_args: Sequence[str] = (), source: str | None = None,
                  control: bool = True, publish: Callable[[dict[str, Any]], object] | None = None):
-        if config.target != "docker":
-            raise ConfigError(f"lab sensitivity deploys a lab per fault on the docker target; the target is "
-                              f"{config.target!r}: use --target docker (LAB_TARGET=docker)")
+        fit = registered_with(*NEEDS)
+        if config.target not in fit:
+            raise ConfigError(f"lab sensitivity deploys a lab per fault on the {' or '.join(fit)} target; "
+                              f"the target is {config.target!r}: use --target {fit[0]} (LAB_TARGET={fit[0]})")
         self.config = config
         self.faults = list(faults)
         self.display = display or Display()
@@ -176,7 +182,7 @@ class SensitivityRun:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
         env.update(self.config.lab_env)
         env.update({
-            "LAB_TARGET": "docker",
+            "LAB_TARGET": self.config.target,
             "LAB_PROJECT": self.config.project,
             "LAB_DESTROY": "never",  # the runner takes it down, with the base's valid compose files
             "LAB_REPORTS_DIR": str(reports),
@@ -204,9 +210,8 @@ class SensitivityRun:
         """The project's containers and volumes go, before and after each child run — with the base's
         files, which compose accepts whatever a fault did to the copy's (an undefined dependency
         makes compose refuse even `down`)."""
-        from harness.lab.targets.docker import DockerTarget
-
-        target = DockerTarget(self.config.with_(repo_root=self.base_dir()), display=Display.silent())
+        config = self.config.with_(repo_root=self.base_dir())
+        target = target_class(config.target)(config, display=Display.silent())
         try:
             if target.status():
                 target.down(volumes=True)

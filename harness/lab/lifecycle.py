@@ -5,9 +5,9 @@ lifecycle policy (reuse what runs, destroy per ``LAB_DESTROY``, never destroy wh
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from harness.base import waiting
 from harness.base.config import LabConfig
@@ -16,23 +16,36 @@ from harness.clients.app import AppClient
 from harness.clients.grafana import GrafanaClient
 from harness.clients.model import LogStore, TraceStore
 from harness.clients.prometheus import PrometheusClient
-from harness.clients.stores import log_store_for, trace_store_for
+from harness.clients.stores import store_clients
 from harness.lab.targets import choose
-from harness.lab.targets.base import Endpoints, Target
+from harness.lab.targets.base import OWNS_LAB, Endpoints, Target
 
 
 @dataclass
 class Lab:
+    """A running lab: its target, its endpoints and one client per thing the harness reads. The
+    stores are one client per signal the store set stores (:func:`harness.clients.stores.
+    store_clients`), so a new signal's store needs no field here."""
+
     config: LabConfig
     target: Target
     endpoints: Endpoints
     front: AppClient
     backend: AppClient
     prometheus: PrometheusClient
-    traces: TraceStore
-    logs: LogStore
+    stores: Mapping[str, Any]  # signal -> the client of its store
     grafana: GrafanaClient | None = None
     notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def traces(self) -> TraceStore:
+        """The trace store of the lab's set (Jaeger, Tempo)."""
+        return self.stores["traces"]
+
+    @property
+    def logs(self) -> LogStore:
+        """The log store of the lab's set (VictoriaLogs, Loki)."""
+        return self.stores["logs"]
 
     @classmethod
     def connect(cls, config: LabConfig, target: Target) -> Lab:
@@ -49,8 +62,7 @@ class Lab:
             front=AppClient(ep.frontend),
             backend=AppClient(ep.backend),
             prometheus=PrometheusClient(ep.prometheus),
-            traces=trace_store_for(ep),
-            logs=log_store_for(ep),
+            stores=store_clients(ep),
             grafana=grafana,
         )
 
@@ -96,7 +108,7 @@ class LabLifecycle:
         if self.on_start:
             self.on_start("target", self.target.name)
             self.on_start("target reason", self.reason)
-        if self.target.name == "existing":
+        if OWNS_LAB not in self.target.capabilities:
             self.was_running = True  # not ours, whatever it answers: never destroyed
             self.say(f"using the lab at {self.target.endpoints().frontend} (not deployed by this run, "
                      "never destroyed by it)")
@@ -155,8 +167,8 @@ class LabLifecycle:
                 except LabError as exc:
                     self.say(f"the lab could not be destroyed: {' '.join(str(exc).split())}")
                     return False
-            elif self.target.name == "existing":
-                self.say("the existing lab is not this run's: nothing to take down")
+            elif OWNS_LAB not in self.target.capabilities:
+                self.say(f"the {self.target.name} lab is not this run's: nothing to take down")
             elif self.was_running:
                 self.say("leaving the lab running: it was running before this run")
             else:

@@ -44,14 +44,13 @@ from typing import Any
 
 import pytest
 
-from harness.base import evidence
+from harness.base import evidence, options
 from harness.bdd import bdd_adapter
 from harness.bdd.run_info import reports_dir, take_run_info
 from harness.report import failures, merge, model
 from harness.report.model import FAILED, PASSED, SKIPPED, UNDEFINED
 from harness.report.records import NOT_RUN, RUNNING, PhaseReport, ScenarioRecord, iso, relpath
 
-REPORTS_ENV = "LAB_REPORTS_DIR"  # read by harness.base.config.reports_dir
 WORKER_RESULTS = "lab_results"  # the key of a worker's results in xdist's workeroutput
 
 _KEY = pytest.StashKey["ReportCollector"]()
@@ -69,14 +68,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lab-report", "lab reports (results.json, cucumber.json, living docs)")
-    group.addoption(
-        "--reports-dir",
-        dest="lab_reports_dir",
-        default=None,
-        metavar="DIR",
-        help=f"where to write results.json, cucumber.json and living-docs/ (env {REPORTS_ENV}; "
-        "default: reports/ under the rootdir)",
-    )
+    for row in options.rows(command=options.REPORT):  # --reports-dir, as the options table says
+        group.addoption(row.flag, dest=row.key, default=None, metavar=row.metavar, help=row.described())
     group.addoption(
         "--no-lab-report",
         dest="lab_report",

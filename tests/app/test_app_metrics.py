@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import yaml
 from app_support import LiveServer
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families as parse_text
@@ -136,3 +140,34 @@ def test_process_metrics_are_exposed_by_default(tmp_path) -> None:
         assert "process_cpu_seconds_total" in text and "python_info" in text
     finally:
         shutdown(app)
+
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "stack" / "prometheus" / "rules"
+SLO_ABOVE = re.compile(r"^\s*[A-Za-z_:][A-Za-z0-9_:]*\s*>=?\s*([0-9.]+)\s*$")
+
+
+def latency_slo_thresholds() -> dict[str, float]:
+    """{alert: seconds} of the alert rules labelled slo: latency (``<SLI> > <seconds>``)."""
+    found = {}
+    for path in sorted(RULES_DIR.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule and (rule.get("labels") or {}).get("slo") == "latency":
+                    match = SLO_ABOVE.match(rule["expr"])
+                    assert match, f"{path.name}: {rule['alert']} is not '<SLI> > <seconds>': {rule['expr']!r}"
+                    found[rule["alert"]] = float(match[1])
+    return found
+
+
+def test_the_latency_histogram_has_a_bound_at_every_latency_slo_threshold(live: LiveServer) -> None:
+    """Without a bound at an SLO threshold histogram_quantile interpolates across the bucket around
+    it, and the SLO alert fires or stays quiet by arithmetic, not by latency (issue 22: buckets cut
+    to (1.0, 15.0) left the 500 ms SLO unjudgeable while the suite stayed green)."""
+    thresholds = latency_slo_thresholds()
+    assert thresholds, f"no latency SLO alert (labelled slo: latency) in {RULES_DIR}"
+    live("GET", "/api/tasks")
+    family = families(live("GET", "/metrics").text)["http_request_duration_seconds"]
+    bounds = {float(s.labels["le"]) for s in samples(family, "_bucket")}
+    lacking = {alert: seconds for alert, seconds in thresholds.items() if seconds not in bounds}
+    assert not lacking, f"no bucket bound at the SLO thresholds {lacking}; bounds: {sorted(bounds)}"
+    assert {1.0, 2.5} <= bounds, "the slow-request scenario counts a 1.2 s request in the bucket (1 s, 2.5 s]"

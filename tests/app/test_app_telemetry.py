@@ -150,7 +150,10 @@ def test_simulated_error_is_logged_with_its_exception(live: LiveServer, otel: Ot
     live("GET", "/api/simulate-error")
     error = next(r for r in otel.log_records() if r.body == "Simulated error")
     assert error.severity_text == "ERROR"
-    assert error.attributes["exception.type"] == "SimulatedError"
+    # what an error search relies on: error.type (semantic conventions) and the exception itself
+    assert error.attributes["error.type"] == error.attributes["exception.type"] == "SimulatedError"
+    assert error.attributes["exception.message"] == "Simulated error for testing"
+    assert "raise SimulatedError" in error.attributes["exception.stacktrace"]
     completed = next(r for r in otel.log_records() if r.body == "Request completed")
     assert completed.severity_text == "ERROR" and completed.attributes["status"] == 500
     line = next(line for line in otel.json_lines() if line["message"] == "Simulated error")

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.base.config import LabConfig
 from harness.base.errors import ConfigError
+from harness.lab.targets.base import Endpoints
 
 
 def build(options=None, **env):
-    return LabConfig.from_sources(options or {}, env)
+    """The config as `lab` and pytest check it before anything: resolved, then validated (a target
+    refuses a config it cannot work with, e.g. existing without an address)."""
+    from harness.lab.targets import validate
+
+    config = LabConfig.from_sources(options or {}, env)
+    validate(config)
+    return config
 
 
 def test_defaults() -> None:
@@ -78,8 +87,11 @@ def test_existing_with_host(tmp_path) -> None:
     config = build({"target": "existing", "lab_host": "192.0.2.10"})
     assert config.lab_host == "192.0.2.10"
     endpoints = tmp_path / "e.json"
-    endpoints.write_text("{}")
+    endpoints.write_text(json.dumps(Endpoints.for_host("192.0.2.10", "docker", "tempo-loki").to_dict()))
     assert build({"target": "existing"}, LAB_ENDPOINTS_FILE=str(endpoints)).endpoints_file == endpoints
+    endpoints.write_text("{}")
+    with pytest.raises(ConfigError, match="missing frontend"):  # the file is read before anything runs
+        build({"target": "existing"}, LAB_ENDPOINTS_FILE=str(endpoints))
 
 
 @pytest.mark.parametrize("name", ["LAB_TARGET", "LAB_STORES", "LAB_IMAGE_SOURCE", "LAB_DESTROY",

@@ -107,8 +107,13 @@ def test_a_fault_names_what_it_cannot_find(project: SimpleNamespace) -> None:
 
 
 def test_a_target_without_a_host_shell_says_so() -> None:
-    with pytest.raises(NotSupported, match="target 'existing' gives no shell on the host of its containers"):
-        network.HostShell(SimpleNamespace(name="existing"))
+    """The shell is the target's: one that has none says why, before any fault is set."""
+    from harness.lab.targets.existing import ExistingTarget
+
+    target = ExistingTarget(LabConfig(target="existing", lab_host="127.0.0.1"))
+    with pytest.raises(NotSupported, match="target existing cannot run a command as root on the host of the "
+                                           "lab's containers"):
+        NetworkFaults(target)
 
 
 def test_a_held_fault_says_when_it_was_in_place(project: SimpleNamespace) -> None:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness.base import observes
 from harness.clients import hops
 from harness.clients.hops import (
     ACCEPTED,
@@ -254,7 +255,7 @@ def test_a_counter_born_between_two_snapshots_moved_from_zero() -> None:
     """A fresh lab's collector has no span counters until its first span, and Jaeger's ingest
     counter is not in Prometheus until then: the first run's pieces count from 0, not from "unread"
     (seen on a fresh VM: 56 spans accepted against 161 sent)."""
-    jaeger_unborn = hops.counter_not_born("jaeger", hops.STORE_COUNTERS["jaeger"][1])
+    jaeger_unborn = hops.counter_not_born("jaeger", observes.STORE_KINDS["jaeger"].ingest_counter)
     before = PipelineSnapshot(taken_at=NOW, stores="jaeger-victorialogs",
                               collector=CollectorView("test", NOW - 60, accepted={"logs": 10.0}),
                               problems=(jaeger_unborn,))

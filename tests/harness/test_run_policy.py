@@ -9,12 +9,14 @@ import pytest
 
 from harness.base.config import LabConfig
 from harness.base.errors import LabError
-from harness.bdd.scenario import run_order, runtime_skip_reason, static_skip_reason
+from harness.bdd.scenario import needs, run_order, runtime_skip_reason, static_skip_reason
 from harness.checks.frontpage import asset_urls
 from harness.checks.grafana_links import frame_rows, trace_to_logs_query
 from harness.checks.posture import uid_of_main_process
 from harness.drive.traffic import ok
 from harness.lab.lifecycle import LabLifecycle, LabStartFailed
+from harness.lab.targets.base import OWNS_LAB
+from harness.lab.targets.existing import ExistingTarget
 
 
 def test_grafana_scenarios_are_skipped_without_grafana_with_the_reason() -> None:
@@ -24,14 +26,55 @@ def test_grafana_scenarios_are_skipped_without_grafana_with_the_reason() -> None
 
 
 def test_vm_scenarios_need_the_vagrant_target() -> None:
-    assert "docker" in static_skip_reason(LabConfig(target="docker"), {"vm"})
+    reason = static_skip_reason(LabConfig(target="docker"), {"vm"})
+    assert reason == ("@vm needs a target that can run the lab in a VM: target docker cannot run the lab "
+                      "in a VM (use --target vagrant)")
     assert static_skip_reason(LabConfig(target="vagrant"), {"vm"}) is None
+    assert static_skip_reason(LabConfig(target="auto"), {"vm"}) is None  # decided when the run starts
 
 
 def test_destructive_scenarios_need_service_control() -> None:
-    reason = runtime_skip_reason(frozenset({"deploy"}), "existing", {"destructive"})
-    assert reason and "LAB_DOCKER_HOST" in reason
+    existing = ExistingTarget(LabConfig(target="existing", lab_host="127.0.0.1"))
+    reason = runtime_skip_reason(existing.capabilities, existing.name, {"destructive"},
+                                 why_not=existing.why_not)
+    assert reason and reason.startswith("@destructive needs a target that can restart")
+    assert "no LAB_DOCKER_HOST" in reason
     assert runtime_skip_reason(frozenset({"control"}), "docker", {"destructive"}) is None
+    assert "target x cannot" in (runtime_skip_reason(frozenset(), "x", {"destructive"}) or "")
+
+
+def test_a_step_s_needs_are_checked_before_the_scenario_runs() -> None:
+    """An existing lab is never deployed by the harness: the scenario that deploys again is skipped
+    when the run is collected, saying which step needs what and why the target cannot."""
+    config = LabConfig(target="existing", lab_host="127.0.0.1")
+    steps = ["the lab is deployed", 'a task titled "survives redeploy" exists', "the lab is deployed again"]
+    reason = static_skip_reason(config, {"deployment"}, steps)
+    assert reason == ("the step 'the lab is deployed again' needs a target that can deploy the lab itself "
+                      "(deploy it again, recreate or replace a service): target existing: the lab already "
+                      "runs; the harness does not deploy it (use --target docker or vagrant)")
+    assert static_skip_reason(LabConfig(target="docker"), {"deployment"}, steps) is None
+    assert static_skip_reason(config, {"deployment"}, steps[:2]) is None
+    with_engine = config.with_(docker_host="ssh://deploy@lab")  # control, but not a look inside containers
+    assert static_skip_reason(with_engine, {"destructive"}) is None
+    inside = static_skip_reason(with_engine, {"security"},
+                                ['the main process of the "backend" container runs as a non-root user'])
+    assert inside and "this machine's engine" in inside
+    assert needs({"network", "destructive"}) == {"control": "@destructive", "host_shell": "@network"}
+
+
+def test_every_step_need_is_the_sentence_of_a_step_definition() -> None:
+    """STEP_NEEDS is keyed by the sentences the steps are registered under: a step renamed without it
+    would silently lose its need (and crash on a target that lacks it)."""
+    import importlib
+    from pathlib import Path
+
+    from harness.bdd.scenario import STEP_NEEDS, step_definitions
+
+    root = Path(__file__).parents[2]
+    modules = [importlib.import_module(f"steps.{p.stem}") for p in sorted((root / "steps").glob("*.py"))
+               if p.stem != "__init__"]
+    patterns = {d.pattern for d in step_definitions(modules, root)}
+    assert set(STEP_NEEDS) <= patterns, sorted(set(STEP_NEEDS) - patterns)
 
 
 def test_destructive_scenarios_run_last_in_stable_order() -> None:
@@ -47,6 +90,7 @@ def test_destructive_scenarios_run_last_in_stable_order() -> None:
 
 class RecordingTarget:
     name = "recording"
+    capabilities = frozenset({OWNS_LAB})  # a lab the run made: the policy decides
 
     def __init__(self, running: bool) -> None:
         self.running = running

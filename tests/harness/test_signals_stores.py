@@ -19,7 +19,7 @@ from harness.clients.base import (
 )
 from harness.clients.jaeger import JaegerTraceStore
 from harness.clients.loki import LokiLogStore
-from harness.clients.stores import log_store_for, trace_store_for
+from harness.clients.stores import client_class, store_clients, store_for
 from harness.clients.tempo import TempoTraceStore
 from harness.clients.victorialogs import VictoriaLogsStore
 from harness.lab.targets.base import Endpoints
@@ -27,7 +27,7 @@ from harness.lab.targets.base import Endpoints
 
 def test_jaeger_victorialogs_endpoints():
     endpoints = Endpoints.for_host("127.0.0.1", "docker", "jaeger-victorialogs")
-    trace_store, log_store = trace_store_for(endpoints), log_store_for(endpoints)
+    trace_store, log_store = store_for(endpoints, "traces"), store_for(endpoints, "logs")
     assert isinstance(trace_store, JaegerTraceStore) and trace_store.base_url == "http://127.0.0.1:16686"
     assert isinstance(log_store, VictoriaLogsStore) and log_store.base_url == "http://127.0.0.1:9428"
     assert (trace_store.name, log_store.name) == ("jaeger", "victorialogs")
@@ -35,7 +35,7 @@ def test_jaeger_victorialogs_endpoints():
 
 def test_tempo_loki_endpoints():
     endpoints = Endpoints.for_host("127.0.0.1", "docker", "tempo-loki")
-    trace_store, log_store = trace_store_for(endpoints), log_store_for(endpoints)
+    trace_store, log_store = store_for(endpoints, "traces"), store_for(endpoints, "logs")
     assert isinstance(trace_store, TempoTraceStore) and trace_store.base_url == "http://127.0.0.1:3200"
     assert isinstance(log_store, LokiLogStore) and log_store.base_url == "http://127.0.0.1:3100"
 
@@ -43,10 +43,30 @@ def test_tempo_loki_endpoints():
 def test_unknown_store_set_is_a_config_error():
     endpoints = Endpoints(target="docker", stores="zipkin-elk", frontend="", backend="", prometheus="",
                           traces="http://x", logs="http://y", collector_health="")
+    with pytest.raises(ConfigError, match=r"zipkin-elk.* has no trace store; use jaeger-victorialogs"):
+        store_for(endpoints, "traces")
+    with pytest.raises(ConfigError, match=r"zipkin-elk.* has no log store"):
+        store_for(endpoints, "logs")
     with pytest.raises(ConfigError, match="zipkin-elk"):
-        trace_store_for(endpoints)
-    with pytest.raises(ConfigError, match="zipkin-elk"):
-        log_store_for(endpoints)
+        store_clients(endpoints)
+
+
+def test_each_store_kind_names_a_client_of_its_signal_s_interface():
+    """The catalogue's import paths resolve, to a class of the signal's interface named as the kind."""
+    from harness.base import observes
+    from harness.clients.model import LogStore, TraceStore
+
+    interfaces = {"traces": TraceStore, "logs": LogStore}
+    for kind in observes.STORE_KINDS.values():
+        cls = client_class(kind)
+        assert issubclass(cls, interfaces[kind.signal]), kind.name
+        assert cls.name == kind.name, kind.name
+    assert set(interfaces) == set(observes.COLLECTED)
+
+
+def test_a_lab_gets_one_client_per_signal_its_set_stores():
+    clients = store_clients(Endpoints.for_host("127.0.0.1", "docker", "tempo-loki"))
+    assert {s: type(c) for s, c in clients.items()} == {"traces": TempoTraceStore, "logs": LokiLogStore}
 
 
 def test_every_store_implements_the_one_interface_of_its_kind():

@@ -121,7 +121,7 @@ def test_existing_without_docker_host_cannot_control() -> None:
 def test_endpoints_file_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"frontend": "http://x:1"}')
-    with pytest.raises(ConfigError, match="missing backend, prometheus, traces, logs, collector_health"):
+    with pytest.raises(ConfigError, match="missing backend, collector_health, prometheus, traces, logs"):
         endpoints_from_file(bad)
     bad.write_text("not json")
     with pytest.raises(ConfigError, match="cannot read JSON"):

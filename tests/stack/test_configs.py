@@ -5,6 +5,7 @@ collector's and Jaeger's `validate`; plus the structural promises of issue 3 tha
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from typing import Any
@@ -27,7 +28,10 @@ from tests.stack.test_configs_support import (
 )
 
 PROMETHEUS_CONFIGS = ["prometheus.yml"] + [f"prometheus.{s}.yml" for s in STORE_SETS]
-COLLECTOR_CONFIGS = ["config.base.yaml"] + [f"config.{s}.yaml" for s in STORE_SETS]
+# The collector's configs as it runs them: the base alone (no store set), and the base with each
+# set's fragment merged over it (compose.<set>.yaml passes both `--config` files).
+COLLECTOR_BASE = "config.base.yaml"
+COLLECTOR_SETS = [None, *STORE_SETS]
 
 
 def load_yaml(relpath: str) -> Any:
@@ -36,6 +40,28 @@ def load_yaml(relpath: str) -> Any:
 
 def run(args: list[str], timeout: int = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+
+
+def merge(base: Any, over: Any) -> Any:
+    """The collector's merge of two config files (confmap's default): maps merged key by key, any
+    other value — a list too — replaced by the later file's. test_the_collector_merges_as_the_tests_do
+    holds it to the collector's own print-config."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: merge(base[k], v) if k in base else v for k, v in over.items()}}
+    return over
+
+
+def collector_files(store_set: str | None) -> list[str]:
+    """The files the collector is given, in order."""
+    return [COLLECTOR_BASE] + ([f"config.{store_set}.yaml"] if store_set else [])
+
+
+def collector_config(store_set: str | None) -> Any:
+    """The configuration the collector runs for ``store_set`` (None: the base alone)."""
+    config: Any = {}
+    for name in collector_files(store_set):
+        config = merge(config, load_yaml(f"collector/{name}"))
+    return config
 
 
 # == Prometheus ===================================================================================
@@ -133,9 +159,9 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
 
 
 # == Collector ====================================================================================
-@pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
-def test_collector_config_shape(name: str) -> None:
-    config = load_yaml(f"collector/{name}")
+@pytest.mark.parametrize("store_set", COLLECTOR_SETS)
+def test_collector_config_shape(store_set: str | None) -> None:
+    config = collector_config(store_set)
     service = config["service"]
     pipelines = service["pipelines"]
     assert set(pipelines) == {"traces", "logs"}, "no metrics pipeline: Prometheus scrapes the app itself"
@@ -153,7 +179,7 @@ def test_collector_config_shape(name: str) -> None:
     assert config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     assert config["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
     assert config["extensions"]["health_check"]["endpoint"] == "0.0.0.0:13133"
-    if name == "config.base.yaml":  # debug exporters only: nothing to queue
+    if store_set is None:  # debug exporters only: nothing to queue
         assert service["extensions"] == ["health_check"]
     else:
         assert service["extensions"] == ["health_check", "file_storage/queue"]
@@ -161,8 +187,24 @@ def test_collector_config_shape(name: str) -> None:
     assert (reader["host"], reader["port"]) == ("0.0.0.0", 8888)
 
 
+def test_a_fragment_holds_only_what_its_store_set_adds() -> None:
+    """Everything the sets share is written once, in the base: a fragment has its exporters, each
+    pipeline's exporters and the extensions to start — and memory_limiter is in one file of stack/."""
+    for store_set in STORE_SETS:
+        fragment = load_yaml(f"collector/config.{store_set}.yaml")
+        assert set(fragment) == {"exporters", "service"}, store_set
+        assert set(fragment["service"]) == {"extensions", "pipelines"}, store_set
+        assert all(set(p) == {"exporters"} for p in fragment["service"]["pipelines"].values()), store_set
+    # images/: the collector image's own default (it runs alone, without the lab's mount), held
+    # valid by tests/stack/test_images.py; the lab always passes the base.
+    written = sorted(str(f.relative_to(STACK)) for f in STACK.rglob("*.y*ml")
+                     if "memory_limiter:" in f.read_text(encoding="utf-8")
+                     and f.relative_to(STACK).parts[0] != "images")
+    assert written == ["collector/config.base.yaml"]
+
+
 def test_collector_exporters_point_at_the_stores() -> None:
-    jv = load_yaml("collector/config.jaeger-victorialogs.yaml")
+    jv = collector_config("jaeger-victorialogs")
     assert jv["exporters"]["otlp_grpc/jaeger"]["endpoint"] == "jaeger:4317"
     assert (
         jv["exporters"]["otlp_http/victorialogs"]["logs_endpoint"]
@@ -170,7 +212,7 @@ def test_collector_exporters_point_at_the_stores() -> None:
     )
     assert jv["service"]["pipelines"]["traces"]["exporters"] == ["otlp_grpc/jaeger"]
     assert jv["service"]["pipelines"]["logs"]["exporters"] == ["otlp_http/victorialogs"]
-    tl = load_yaml("collector/config.tempo-loki.yaml")
+    tl = collector_config("tempo-loki")
     assert tl["exporters"]["otlp_grpc/tempo"]["endpoint"] == "tempo:4317"
     # otlp_http appends /v1/logs: Loki's OTLP endpoint is /otlp/v1/logs.
     assert tl["exporters"]["otlp_http/loki"]["endpoint"] == "http://loki:3100/otlp"
@@ -186,7 +228,7 @@ def test_collector_exporters_queue_on_the_volume_and_retry(store_set: str) -> No
     """Every store exporter keeps its sending queue in file_storage on the collector-queue volume
     (survives a collector restart) and retries a store that does not answer for minutes, not
     seconds (a 30 s outage of a store loses nothing: features/accounting.feature)."""
-    config = load_yaml(f"collector/config.{store_set}.yaml")
+    config = collector_config(store_set)
     storage = config["extensions"]["file_storage/queue"]
     assert storage["directory"] == QUEUE_DIR and storage["compaction"]["directory"] == QUEUE_DIR
     assert storage["compaction"]["on_start"] and storage["compaction"]["on_rebound"]
@@ -194,9 +236,12 @@ def test_collector_exporters_queue_on_the_volume_and_retry(store_set: str) -> No
     volumes = services["services"]["otel-collector"]["volumes"]
     assert any(isinstance(v, str) and v.startswith("collector-queue:") and v.split(":")[1] == QUEUE_DIR
                for v in volumes), volumes
-    exporters = config["exporters"]
+    exporters = load_yaml(f"collector/config.{store_set}.yaml")["exporters"]  # the set's own
     assert set(exporters) == {e for p in config["service"]["pipelines"].values() for e in p["exporters"]}
-    for name, exporter in exporters.items():
+    assert "file_storage/queue" in config["service"]["extensions"]
+    for name, exporter in config["exporters"].items():
+        if name not in exporters:
+            continue  # the base's debug exporter, which no pipeline of a store set uses
         queue, retry = exporter["sending_queue"], exporter["retry_on_failure"]
         assert queue["enabled"] and queue["storage"] == "file_storage/queue", name
         assert queue["queue_size"] >= 1000, name
@@ -225,34 +270,64 @@ def test_the_registry_collector_image_gives_the_queue_volume_its_owner(tmp_path:
         run(["docker", "rmi", "-f", tag], timeout=60)
 
 
-@pytest.mark.docker
-@pytest.mark.parametrize("name", COLLECTOR_CONFIGS)
-def test_collector_validate_with_built_collector(name: str) -> None:
-    """`validate` of lab/otel-collector:local (the same components as the contrib image uses here)."""
-    require_image("lab/otel-collector:local")
-    proc = run(
+def _collector(command: str, store_set: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """lab/otel-collector:local's ``command`` on the files the lab gives it for ``store_set``."""
+    configs = [f"--config=/cfg/{name}" for name in collector_files(store_set)]
+    return run(
         [
             "docker", "run", "--rm", "--network", "none",
             "-e", "DEPLOYMENT_ENVIRONMENT=lab",
             "-v", f"{STACK / 'collector'}:/cfg:ro",
-            "lab/otel-collector:local", "validate", f"--config=/cfg/{name}",
+            "lab/otel-collector:local", command, *configs, *args,
         ],
         timeout=120,
     )  # fmt: skip
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("store_set", COLLECTOR_SETS)
+def test_collector_validate_with_built_collector(store_set: str | None) -> None:
+    """`validate` of lab/otel-collector:local (the same components as the contrib image uses here)
+    on the base alone and on the base with each set's fragment, as compose gives them."""
+    require_image("lab/otel-collector:local")
+    proc = _collector("validate", store_set)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.docker
+@pytest.mark.parametrize("store_set", STORE_SETS)
+def test_the_collector_merges_as_the_tests_do(store_set: str) -> None:
+    """The collector's own ``print-config`` of the two files: lists replaced (each pipeline exports
+    only to the set's stores, not to the base's debug exporter too), maps merged (receivers and
+    processors kept) — what :func:`merge` does, so the tests above read what the collector runs."""
+    require_image("lab/otel-collector:local")
+    proc = _collector("print-config", store_set, "--format=json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    printed = json.loads(proc.stdout)
+    ours = collector_config(store_set)
+    assert printed["service"]["pipelines"] == ours["service"]["pipelines"]
+    assert printed["service"]["extensions"] == ours["service"]["extensions"]
+    for section in ("receivers", "processors", "exporters", "extensions"):
+        assert set(printed[section]) == set(ours[section]), section
+    fragment = load_yaml(f"collector/config.{store_set}.yaml")
+    for pipeline in printed["service"]["pipelines"].values():
+        assert pipeline["exporters"] != ["debug"] and set(pipeline["exporters"]) <= set(fragment["exporters"])
+
+
+@pytest.mark.docker
 def test_collector_validate_rejects_a_broken_config(tmp_path: Any) -> None:
-    """The validate step really checks: an unknown exporter type fails."""
+    """The validate step really checks: an unknown exporter type in a fragment fails."""
     require_image("lab/otel-collector:local")
     text = (STACK / "collector" / "config.jaeger-victorialogs.yaml").read_text(encoding="utf-8")
     (tmp_path / "broken.yaml").write_text(text.replace("otlp_grpc/jaeger", "no_such_exporter/jaeger"))
+    (tmp_path / COLLECTOR_BASE).write_text((STACK / "collector" / COLLECTOR_BASE).read_text(encoding="utf-8"))
     tmp_path.chmod(0o755)
-    (tmp_path / "broken.yaml").chmod(0o644)
+    for written in ("broken.yaml", COLLECTOR_BASE):
+        (tmp_path / written).chmod(0o644)
     proc = run(
         ["docker", "run", "--rm", "--network", "none", "-v", f"{tmp_path}:/cfg:ro",
-         "lab/otel-collector:local", "validate", "--config=/cfg/broken.yaml"],
+         "lab/otel-collector:local", "validate", f"--config=/cfg/{COLLECTOR_BASE}",
+         "--config=/cfg/broken.yaml"],
         timeout=120,
     )  # fmt: skip
     assert proc.returncode != 0
@@ -343,7 +418,7 @@ def test_loki_stream_labels_are_stable() -> None:
     """service.instance.id (the collector's container hostname when the app sets none) must not be a
     stream label: each new collector container would start new streams (issue 16)."""
     config = load_yaml("loki/loki.yaml")
-    # every resource attribute the collector and the app's SDK send (stack/collector/config.tempo-loki.yaml)
+    # every resource attribute the collector and the app's SDK send (stack/collector/config.base.yaml)
     sent = ["service.name", "service.version", "service.instance.id", "deployment.environment",
             "deployment.environment.name", "telemetry.sdk.name", "telemetry.sdk.language",
             "telemetry.sdk.version"]  # fmt: skip
@@ -522,8 +597,8 @@ def test_compose_services_ports_health_and_volumes(combo: tuple[str | None, bool
 @pytest.mark.parametrize("store_set", STORE_SETS)
 def test_compose_store_set_points_collector_and_prometheus_at_its_files(store_set: str) -> None:
     services = compose_config(compose_files(store_set, False), _env_for(store_set))["services"]
-    collector_cmd = " ".join(services["otel-collector"]["command"])
-    assert f"/etc/lab/collector/config.{store_set}.yaml" in collector_cmd
+    assert services["otel-collector"]["command"] == [f"--config=/etc/lab/collector/{name}"
+                                                     for name in collector_files(store_set)]
     prom_cmd = services["prometheus"]["command"]
     assert f"--config.file=/etc/lab/prometheus/prometheus.{store_set}.yml" in prom_cmd
     base_cmd = compose_config(compose_files(None, False), _env_for(None))["services"]["prometheus"]["command"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.base.config import LabConfig
-from harness.checks import expect
+from harness.checks import logs, metrics, traces
 from harness.clients.tracecontext import new_traceparent
 from harness.drive.traffic import ok
 from harness.lab.engine import SdkEngine
@@ -65,13 +65,13 @@ def stack_lab() -> Iterator[Lab]:
 
 def test_one_request_reaches_jaeger_victorialogs_and_prometheus(stack_lab: Lab) -> None:
     header, trace_id, _ = new_traceparent()
-    before = expect.prom_value(stack_lab, 'sum(http_requests_total{endpoint="create_task"})')
+    before = metrics.prom_value(stack_lab, 'sum(http_requests_total{endpoint="create_task"})')
     ok(stack_lab.front.create_task("e2e", traceparent=header), 201)
 
-    trace = expect.trace_arrives(stack_lab, trace_id, timeout=60)
-    assert expect.server_span(trace, "POST", "/api/tasks").trace_id == trace_id
-    records = expect.log_records(stack_lab, trace_id, text="Request completed", timeout=60)
+    trace = traces.trace_arrives(stack_lab, trace_id, timeout=60)
+    assert traces.server_span(trace, "POST", "/api/tasks").trace_id == trace_id
+    records = logs.log_records(stack_lab, trace_id, text="Request completed", timeout=60)
     assert all(r.service == "flask-backend" for r in records)
-    expect.counter_grew_by(
+    metrics.counter_grew_by(
         stack_lab, 'sum(http_requests_total{endpoint="create_task"})', before, 1, timeout=60
     )

@@ -65,7 +65,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError) -> Response:
         _rollback()
-        log_safely(current_state().logger, 40, "Database unavailable", None, exc)
+        fields = {"error.type": type(exc).__name__}
+        log_safely(current_state().logger, 40, "Database unavailable", fields, exc)
         return _json_error(503, "database unavailable")
 
     @app.errorhandler(Exception)

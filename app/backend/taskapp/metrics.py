@@ -23,6 +23,9 @@ from prometheus_client.exposition import choose_encoder
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+# A bound at every latency SLO threshold (0.5 s: stack/prometheus/rules/slo.alerts.yml), or
+# histogram_quantile interpolates across the bucket around it and the alert fires by arithmetic;
+# tests/app/test_app_metrics.py reads the alert rules and checks it.
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 DB_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 DB_OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")

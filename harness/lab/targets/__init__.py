@@ -1,7 +1,9 @@
 """Where the lab runs, and which place a run uses — chosen once, with the reason said aloud.
 
-Targets are registered by import path so that a new one is one line in :data:`TARGET_CLASSES` and a
-target whose dependencies are missing does not break the others.
+Targets are registered by import path in :data:`harness.base.options.TARGET_CLASSES` (the lowest
+floor: the options' choices are its names), so that a new one is one line there and a target whose
+dependencies are missing does not break the others. What a target can do is asked of its class
+(:meth:`Target.declared`) or of the target (:attr:`Target.capabilities`), never of its name.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import importlib
 import os
 import shutil
 
-from harness.base.config import LabConfig
+from harness.base.config import AUTO, TARGET_CLASSES, LabConfig
 from harness.base.errors import ConfigError, LabError
 from harness.base.progress import Display, run
 from harness.base.waiting import scaled
@@ -23,16 +25,11 @@ __all__ = [
     "Target",
     "choose",
     "docker_answers",
+    "registered_with",
     "target_class",
     "vagrant_usable",
     "validate",
 ]
-
-TARGET_CLASSES: dict[str, str] = {
-    "docker": "harness.lab.targets.docker:DockerTarget",
-    "existing": "harness.lab.targets.existing:ExistingTarget",
-    "vagrant": "harness.lab.targets.vagrant:VagrantTarget",
-}
 
 PROBE_TIMEOUT = 20.0
 
@@ -45,6 +42,11 @@ def target_class(name: str) -> type[Target]:
     cls = getattr(importlib.import_module(module_name), attr)
     assert issubclass(cls, Target)
     return cls
+
+
+def registered_with(*capabilities: str) -> list[str]:
+    """The registered targets whose class can do every one of ``capabilities``, in registry order."""
+    return [name for name in TARGET_CLASSES if set(capabilities) <= target_class(name).CAPABLE_OF]
 
 
 def vagrant_usable(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
@@ -80,42 +82,37 @@ def docker_answers(timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
 
 def validate(config: LabConfig) -> None:
     """What can be checked before any target is made (ConfigError, one line): the same for `lab`
-    and for `pytest features`, so a bad endpoints file is refused at once by both."""
+    and for `pytest features`, so a bad endpoints file is refused at once by both, and so is a
+    target whose class finds the config lacking (:meth:`Target.check`)."""
     if config.endpoints_file is not None:
         from harness.lab.targets.existing import endpoints_from_file
 
         endpoints_from_file(config.endpoints_file)
+    if config.target != AUTO:
+        target_class(config.target).check(config)
 
 
 def choose(config: LabConfig, display: Display | None = None) -> tuple[Target, str]:
     """The target for ``config`` and a one-line reason.
 
-    Explicit wins; ``auto`` takes an existing lab when LAB_HOST/LAB_ENDPOINTS_FILE name one, else
-    vagrant when it is registered and usable, else docker when the engine answers.
+    Explicit wins; ``auto`` asks the registered classes that take part in it, in their
+    :attr:`Target.auto_rank` order, whether they can run here (:meth:`Target.usable`): an existing
+    lab when LAB_HOST/LAB_ENDPOINTS_FILE name one, else vagrant when it is usable, else docker when
+    the engine answers.
     """
-    if config.target != "auto":
+    if config.target != AUTO:
         cls = target_class(config.target)
         return cls(config, display=display), f"chosen explicitly (--target or LAB_TARGET={config.target})"
 
-    if config.lab_host or config.endpoints_file:
-        given = (
-            f"LAB_HOST={config.lab_host}"
-            if config.lab_host
-            else f"LAB_ENDPOINTS_FILE={config.endpoints_file}"
-        )
-        return target_class("existing")(
-            config, display=display
-        ), f"auto: {given} names a lab that already runs"
-
-    reasons = []
-    usable, why = vagrant_usable()
-    if usable:
-        return target_class("vagrant")(config, display=display), f"auto: {why}"
-    reasons.append(why)
-    ok, why = docker_answers()
-    if ok:
-        return target_class("docker")(config, display=display), f"auto: {'; '.join(reasons)}; {why}"
-    reasons.append(why)
+    reasons: list[str] = []
+    ranked = sorted((c for c in map(target_class, TARGET_CLASSES) if c.auto_rank is not None),
+                    key=lambda c: c.auto_rank or 0)
+    for cls in ranked:
+        usable, why = cls.usable(config)
+        if usable:
+            return cls(config, display=display), f"auto: {'; '.join([*reasons, why])}"
+        if why:
+            reasons.append(why)
     # Not a bad setting: the host lacks what a target needs (the same exit as --target docker here).
     raise LabError(
         f"no target can run the lab: {'; '.join(reasons)}; start dockerd (or install "

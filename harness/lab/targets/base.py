@@ -5,14 +5,24 @@ lab that already runs. *Where its containers run* is an :class:`harness.lab.engi
 is run there is a :class:`harness.lab.runner.Runner`. :class:`DeployingTarget` is the one up/down path
 for the targets that deploy (docker, vagrant): they differ only in what they prepare first (images
 here; a VM, files and images there) and in their engine and runner. Scenarios talk only to
-:class:`Target`, so a new target adds a class, nothing else.
+:class:`Target`, so a new target adds a class and one line in
+:data:`harness.base.options.TARGET_CLASSES`, nothing else.
+
+What a target can do is declared, never inferred from its name: :data:`CAPABILITIES` are the
+questions the harness asks (may a run destroy the lab? can it restart a service, deploy again, give
+a root shell on the host of the containers?). A class declares what it can do (:attr:`Target.
+CAPABLE_OF`, narrowed by the config in :meth:`Target.declared`) and an instance says what it can
+do now (:attr:`Target.capabilities`) and why not (:meth:`Target.why_not`): the scenarios' needs are
+checked against them before a scenario runs (:mod:`harness.bdd.scenario`), so a target's limit is a
+skip with its reason, not a :class:`NotSupported` traceback.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from harness.base import evidence, services
 from harness.base.config import LabConfig
@@ -22,19 +32,40 @@ from harness.lab import deploy
 from harness.lab.compose import Compose
 from harness.lab.engine import WAIT_TIMEOUT, Engine, ExecResult, SdkEngine, ServiceState
 from harness.lab.runner import Runner
+from harness.lab.targets.shell import HostShell
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-__all__ = ["DeployingTarget", "Endpoints", "ExecResult", "NotSupported", "Target"]
+__all__ = ["CAPABILITIES", "DeployingTarget", "Endpoints", "ExecResult", "NotSupported", "Target"]
 
 SERVICES = services.SERVICE_NAMES
+
+# What a target may be able to do: each a question a scenario, a command or a fault asks, and how a
+# skip reason says it ("target T cannot <text>").
+CONTROL: Final = "control"
+CONTAINERS: Final = "containers"
+DEPLOY: Final = "deploy"
+OWNS_LAB: Final = "owns_lab"
+VM: Final = "vm"
+HOST_SHELL: Final = "host_shell"
+LOCAL: Final = "local"
+CAPABILITIES: Final[Mapping[str, str]] = MappingProxyType({
+    CONTROL: "restart, stop and start the lab's services and see their containers",
+    CONTAINERS: "look inside a service's container (its processes and files)",
+    DEPLOY: "deploy the lab itself (deploy it again, recreate or replace a service)",
+    OWNS_LAB: "own the lab it reaches (destroy it after a run, take it down with `lab down`)",
+    VM: "run the lab in a VM",
+    HOST_SHELL: "run a command as root on the host of the lab's containers",
+    LOCAL: "run the lab's containers on this machine's Docker engine",
+})
 
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Base URLs of the lab as seen from the harness (no trailing slash)."""
+    """Base URLs of the lab as seen from the harness (no trailing slash). The URL fields are the
+    catalogue's endpoint keys (:func:`harness.base.services.endpoint_keys`; a test keeps them equal)."""
 
     target: str
     stores: str
@@ -72,7 +103,9 @@ class NotSupported(LabError):
 class Target(abc.ABC):
     """One place the lab runs. Subclasses must keep every call bounded in time."""
 
-    name: str = "abstract"
+    name: ClassVar[str] = "abstract"
+    CAPABLE_OF: ClassVar[frozenset[str]] = frozenset()  # what a target of this class can do at most
+    auto_rank: ClassVar[int | None] = None  # its turn when `auto` chooses (lowest first); None: never
 
     def __init__(self, config: LabConfig, display: Display | None = None):
         self.config = config
@@ -102,7 +135,7 @@ class Target(abc.ABC):
     # service control (failure scenarios) --------------------------------------------------------
     @property
     def engine(self) -> Engine:
-        raise NotSupported(f"target {self.name!r} cannot control services")
+        raise NotSupported(self.why_not(CONTROL) or f"target {self.name} has no engine")
 
     def restart(self, service: str) -> None:
         self.engine.restart(service)
@@ -118,11 +151,11 @@ class Target(abc.ABC):
 
     def recreate(self, service: str, timeout: float = 120.0) -> None:
         """A new container for ``service`` in place of the old one, as an upgrade does."""
-        raise NotSupported(f"target {self.name!r} cannot recreate services (it does not deploy)")
+        raise NotSupported(self.why_not(DEPLOY) or f"target {self.name} cannot recreate {service}")
 
     def replace(self, service: str, timeout: float = 120.0) -> None:
         """Recreate ``service`` so that its new container comes up at another address."""
-        raise NotSupported(f"target {self.name!r} cannot replace services (it does not deploy)")
+        raise NotSupported(self.why_not(DEPLOY) or f"target {self.name} cannot replace {service}")
 
     def container_ids(self) -> dict[str, str]:
         """Service name -> container id; a second deploy that recreates nothing keeps these."""
@@ -149,18 +182,49 @@ class Target(abc.ABC):
 
     def testinfra_host(self, service: str | None = None) -> str:
         """A pytest-testinfra connection string for a service's container (or the host/VM)."""
-        raise NotSupported(f"target {self.name!r} has no testinfra backend")
+        raise NotSupported(self.why_not(CONTAINERS) or f"target {self.name} has no testinfra backend")
+
+    def host_shell(self) -> HostShell:
+        """A root shell on the host that runs the lab's containers (network faults use it)."""
+        raise NotSupported(self.why_not(HOST_SHELL) or f"target {self.name} gives no host shell")
+
+    # what it can do ------------------------------------------------------------------------------
+    @classmethod
+    def usable(cls, config: LabConfig) -> tuple[bool, str]:
+        """Whether ``auto`` may choose this target here, and why (or why not; "" says nothing)."""
+        return False, ""
+
+    @classmethod
+    def check(cls, config: LabConfig) -> None:
+        """Refuse a config this target cannot work with (ConfigError, one line), before it is made;
+        by default every config will do."""
+        return None
+
+    @classmethod
+    def declared(cls, config: LabConfig) -> frozenset[str]:
+        """What a target of this class made from ``config`` can do, as far as the config tells —
+        before it is made or reaches anything (the skips decided when the run is collected)."""
+        return cls.CAPABLE_OF
+
+    @classmethod
+    def lacks(cls, config: LabConfig, capability: str) -> str | None:
+        """Why a target of this class made from ``config`` cannot do ``capability`` (a skip reason),
+        or None when, as far as the config tells, it can."""
+        if capability in cls.declared(config):
+            return None
+        return f"target {cls.name} cannot {CAPABILITIES.get(capability, capability)}"
 
     @property
     def capabilities(self) -> frozenset[str]:
-        """What scenarios may require: 'control' (restart/stop/start), 'deploy', 'vm', 'containers'."""
-        return frozenset({"control", "deploy", "containers"})
+        """What this target can do now (:data:`CAPABILITIES`)."""
+        return self.declared(self.config)
 
     def why_not(self, capability: str) -> str | None:
-        """Why ``capability`` is missing (for the skip reason), or None when the target has it."""
+        """Why this target cannot do ``capability`` now (the skip reason), or None when it can."""
         if capability in self.capabilities:
             return None
-        return f"target {self.name!r} has no {capability!r} capability"
+        return self.lacks(self.config, capability) or (
+            f"target {self.name} cannot {CAPABILITIES.get(capability, capability)} now")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients; default nothing."""
@@ -172,6 +236,7 @@ class DeployingTarget(Target):
     :class:`harness.lab.deploy.Deployment` for all of them."""
 
     where_suffix = ""  # " in the VM": in phase titles
+    CAPABLE_OF: ClassVar[frozenset[str]] = frozenset({CONTROL, CONTAINERS, DEPLOY, OWNS_LAB, HOST_SHELL})
 
     def __init__(self, config: LabConfig, display: Display | None = None):
         super().__init__(config, display)

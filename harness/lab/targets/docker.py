@@ -13,13 +13,23 @@ from harness.base.progress import Display
 from harness.lab import deploy
 from harness.lab.engine import SdkEngine
 from harness.lab.runner import LocalRunner
-from harness.lab.targets.base import DeployingTarget, Endpoints
+from harness.lab.targets.base import LOCAL, DeployingTarget, Endpoints
+from harness.lab.targets.shell import LocalRootShell
 
 
 class DockerTarget(DeployingTarget):
     """The lab on the local Docker engine."""
 
     name = "docker"
+    CAPABLE_OF = DeployingTarget.CAPABLE_OF | {LOCAL}
+    auto_rank = 2
+
+    @classmethod
+    def usable(cls, config: LabConfig) -> tuple[bool, str]:
+        """Where the Docker engine answers (:func:`harness.lab.targets.docker_answers`)."""
+        from harness.lab import targets
+
+        return targets.docker_answers()
 
     def __init__(self, config: LabConfig, display: Display | None = None,
                  plan: deploy.DeployPlan | None = None):
@@ -56,3 +66,7 @@ class DockerTarget(DeployingTarget):
         if service is None:
             return "local://"
         return f"docker://{self.engine.container(service).id}"
+
+    def host_shell(self) -> LocalRootShell:
+        """This machine runs the containers: root here (or ``sudo -n``)."""
+        return LocalRootShell()

@@ -2,10 +2,12 @@
 
 Where it is comes from ``LAB_HOST`` (the catalogue's documented ports on that host) or from a file
 written by ``lab endpoints --json``. ``up``/``down`` deploy and remove nothing — ``up`` checks that
-every service answers its readiness path. Failure scenarios need service control; that exists only
-when ``LAB_DOCKER_HOST`` names the engine that runs the lab (``ssh://user@host`` or a socket).
-Otherwise the target lacks the "control" capability and those scenarios are skipped with the
-reason from :meth:`ExistingTarget.why_not`.
+every service answers its readiness path. It never deploys and never owns the lab; failure
+scenarios need service control, which exists only when ``LAB_DOCKER_HOST`` names the engine that
+runs the lab (``ssh://user@host`` or a socket) and that engine answers. What it lacks is said by
+:meth:`ExistingTarget.lacks` (from the config, when the run is collected) and
+:meth:`ExistingTarget.why_not` (once it has asked the engine), and the scenarios that need it are
+skipped with that reason.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from harness.base.http import session
 from harness.base.progress import Display
 from harness.base.waiting import NotYet, WaitTimeout, eventually
 from harness.lab.engine import Engine, SdkEngine, ServiceState, docker_client
-from harness.lab.targets.base import Endpoints, NotSupported, Target
+from harness.lab.targets.base import CONTAINERS, CONTROL, DEPLOY, OWNS_LAB, Endpoints, NotSupported, Target
 
 REACH_TIMEOUT = 30.0
-REQUIRED_KEYS = ("frontend", "backend", "prometheus", "traces", "logs", "collector_health")
+NO_DOCKER_HOST = ("no LAB_DOCKER_HOST: restart/stop/start/exec need the Docker engine that runs the existing "
+                  "lab (e.g. LAB_DOCKER_HOST=ssh://user@host)")
 
 
 def endpoints_from_file(path: Path) -> Endpoints:
@@ -34,35 +37,31 @@ def endpoints_from_file(path: Path) -> Endpoints:
         raise ConfigError(f"endpoints file {path}: cannot read JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"endpoints file {path}: expected one JSON object as `lab endpoints --json` prints")
-    missing = [k for k in REQUIRED_KEYS if not data.get(k)]
-    if missing:
-        raise ConfigError(f"endpoints file {path}: missing {', '.join(missing)}")
-    stores = data.get("stores", "jaeger-victorialogs")
+    stores = data.get("stores", STORE_SETS[0])
     if stores not in STORE_SETS:
         raise ConfigError(f"endpoints file {path}: stores={stores!r} is not one of {', '.join(STORE_SETS)}")
-    return Endpoints(
-        target="existing",
-        stores=stores,
-        grafana=data.get("grafana") or None,
-        **{k: str(data[k]).rstrip("/") for k in REQUIRED_KEYS},
-    )
+    required = services.required_endpoints(stores)
+    missing = [k for k in required if not data.get(k)]
+    if missing:
+        raise ConfigError(f"endpoints file {path}: missing {', '.join(missing)}")
+    optional = [k for k in services.endpoint_keys() if k not in required and data.get(k)]
+    return Endpoints(target=ExistingTarget.name, stores=stores,
+                     **{k: str(data[k]).rstrip("/") for k in (*required, *optional)})
 
 
 class ExistingTarget(Target):
     name = "existing"
+    CAPABLE_OF = frozenset({CONTROL, CONTAINERS})  # through LAB_DOCKER_HOST only
+    auto_rank = 0
 
     def __init__(self, config: LabConfig, display: Display | None = None):
+        self.check(config)
         if config.endpoints_file is not None:
             self._endpoints = endpoints_from_file(config.endpoints_file)
             config = config.with_(stores=self._endpoints.stores)  # the file says what runs there
-        elif config.lab_address:
-            scheme, host = config.lab_address
-            self._endpoints = Endpoints.for_host(host, "existing", config.stores, scheme=scheme)
         else:
-            raise ConfigError(
-                "target 'existing' needs the lab's address: set LAB_HOST (or --lab-host) "
-                "or LAB_ENDPOINTS_FILE (a `lab endpoints --json` file)"
-            )
+            scheme, host = config.lab_address or ("http", "")
+            self._endpoints = Endpoints.for_host(host, self.name, config.stores, scheme=scheme)
         super().__init__(config, display)
         self.control: SdkEngine | None = None
         self._control_reason: str | None = None
@@ -135,10 +134,7 @@ class ExistingTarget(Target):
     # control, when the engine is reachable ----------------------------------------------------
     def _control_ok(self) -> bool:
         if self.control is None:
-            self._control_reason = (
-                "no LAB_DOCKER_HOST: restart/stop/start/exec need the Docker engine that "
-                "runs the existing lab (e.g. LAB_DOCKER_HOST=ssh://user@host)"
-            )
+            self._control_reason = NO_DOCKER_HOST
             return False
         if self._control_reason is None:
             try:
@@ -161,26 +157,66 @@ class ExistingTarget(Target):
             raise NotSupported(f"target existing cannot control services: {self._control_reason}")
         return self.control
 
+    @classmethod
+    def usable(cls, config: LabConfig) -> tuple[bool, str]:
+        """When LAB_HOST or LAB_ENDPOINTS_FILE names a lab, that lab: first of all."""
+        if config.lab_host:
+            return True, f"LAB_HOST={config.lab_host} names a lab that already runs"
+        if config.endpoints_file:
+            return True, f"LAB_ENDPOINTS_FILE={config.endpoints_file} names a lab that already runs"
+        return False, ""
+
+    @classmethod
+    def check(cls, config: LabConfig) -> None:
+        if not (config.lab_host or config.endpoints_file):
+            raise ConfigError("target 'existing' needs the lab's address: set LAB_HOST (or --lab-host) "
+                              "or LAB_ENDPOINTS_FILE (a `lab endpoints --json` file)")
+
+    @classmethod
+    def declared(cls, config: LabConfig) -> frozenset[str]:
+        """Control with ``LAB_DOCKER_HOST``; looking inside containers only when that engine is this
+        machine's (testinfra runs the docker CLI here); never deploy, never own the lab."""
+        if not config.docker_host:
+            return frozenset()
+        return cls.CAPABLE_OF if _local_engine(config.docker_host) else frozenset({CONTROL})
+
+    @classmethod
+    def lacks(cls, config: LabConfig, capability: str) -> str | None:
+        if capability in cls.declared(config):
+            return None
+        if capability in (CONTROL, CONTAINERS) and not config.docker_host:
+            return f"target existing: {NO_DOCKER_HOST}"
+        if capability == CONTAINERS:
+            return (f"target existing: looking inside a container needs LAB_DOCKER_HOST to be this "
+                    f"machine's engine (unix://...), not {config.docker_host}")
+        if capability == DEPLOY:
+            return "target existing: the lab already runs; the harness does not deploy it"
+        if capability == OWNS_LAB:
+            return "target existing: the lab is not the harness's; it is never destroyed or taken down"
+        return super().lacks(config, capability)
+
     @property
     def capabilities(self) -> frozenset[str]:
-        return frozenset({"control", "containers"}) if self._control_ok() else frozenset()
+        """What the config allows, once the engine of ``LAB_DOCKER_HOST`` has answered with the lab's
+        containers."""
+        declared = self.declared(self.config)
+        return declared if declared and self._control_ok() else frozenset()
 
     def why_not(self, capability: str) -> str | None:
         if capability in self.capabilities:
             return None
-        if capability in ("control", "containers"):
+        if capability in self.declared(self.config):  # the config allows it; the engine did not answer
             return f"target existing: {self._control_reason}"
-        if capability == "deploy":
-            return "target existing: the lab already runs; the harness does not deploy it"
-        return f"target existing has no {capability!r} capability"
+        return self.lacks(self.config, capability)
 
     def testinfra_host(self, service: str | None = None) -> str:
         """``docker://`` only when the lab's engine is this machine's (testinfra runs the docker CLI)."""
-        engine = self.engine
-        url = self.config.docker_host or ""
-        if service is None or not (url.startswith("unix://") or url.startswith("/")):
-            raise NotSupported(f"target existing: no testinfra backend for {service or 'the host'} via {url}")
-        return f"docker://{engine.container(service).id}"
+        if service is None:
+            raise NotSupported(f"target existing: no testinfra backend for the host of "
+                               f"{self._endpoints.frontend}")
+        if CONTAINERS not in self.capabilities:
+            raise NotSupported(self.why_not(CONTAINERS) or "target existing: no testinfra backend")
+        return f"docker://{self.engine.container(service).id}"
 
     def close(self) -> None:
         if self.control is not None:
@@ -188,3 +224,7 @@ class ExistingTarget(Target):
 
     def __repr__(self) -> str:
         return f"ExistingTarget({self._endpoints.frontend})"
+
+
+def _local_engine(url: str) -> bool:
+    return url.startswith("unix://") or url.startswith("/")

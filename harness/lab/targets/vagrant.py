@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,8 @@ from harness.lab import deploy, images, shipping, testinfra_ssh
 from harness.lab.engine import SshEngine
 from harness.lab.remote import Remote, ssh_options
 from harness.lab.runner import SshRunner
-from harness.lab.targets.base import DeployingTarget, Endpoints
+from harness.lab.targets.base import VM, DeployingTarget, Endpoints
+from harness.lab.targets.shell import RemoteRootShell
 from harness.lab.vm import accel
 from harness.lab.vm.boot import BootStalled
 from harness.lab.vm.libvirt import Libvirt
@@ -44,6 +45,7 @@ from harness.lab.vm.vagrant_cli import RUNNING, Vagrant, interrupts_deferred
 DEPLOY_USER = "deploy"
 SSH_CONFIG_FILE = Path("vagrant") / "ssh-config"  # under the lab's state dir (.lab/, or .lab/shard-k/)
 ENV_FILE = Path("vagrant") / "lab.env"
+BOX_BUILD_SCRIPT = Path("provision") / "box" / "build.sh"
 BOX_BUILD_TIMEOUT = 3600.0
 SSH_READY_TIMEOUT = timeouts.base("ssh")
 TUNNEL_TIMEOUT = 180.0
@@ -55,6 +57,21 @@ ACTION_TITLES = {
     "reload": "vagrant reload lab --provision",
     "recreate": "vagrant destroy -f lab, then vagrant up lab",
 }
+
+
+def build_box(repo_root: Path, display: Display, *, name: str | None = None,
+              env: Mapping[str, str] | None = None) -> float:
+    """Build the libvirt box the VM boots (``provision/box/build.sh``, debootstrap: minutes, once per
+    host) — the one place that does, for `lab box build` and for the first `up` on a host without
+    the box; its seconds."""
+    script = repo_root / BOX_BUILD_SCRIPT
+    if not script.is_file():
+        raise LabError(f"{BOX_BUILD_SCRIPT} does not exist in {repo_root}: the box cannot be built here")
+    started = time.monotonic()
+    argv = [str(script), *(["--name", name] if name else [])]
+    run(argv, timeout=scaled(BOX_BUILD_TIMEOUT), cwd=repo_root, env=env, on_line=display.detail).check(
+        str(BOX_BUILD_SCRIPT))
+    return round(time.monotonic() - started, 1)
 
 
 @dataclass
@@ -81,6 +98,15 @@ class VagrantTarget(DeployingTarget):
 
     name = "vagrant"
     where_suffix = " in the VM"
+    CAPABLE_OF = DeployingTarget.CAPABLE_OF | {VM}
+    auto_rank = 1
+
+    @classmethod
+    def usable(cls, config: LabConfig) -> tuple[bool, str]:
+        """Where Vagrant and libvirt answer (:func:`harness.lab.targets.vagrant_usable`)."""
+        from harness.lab import targets
+
+        return targets.vagrant_usable()
 
     def __init__(self, config: LabConfig, display: Display | None = None):
         super().__init__(config, display)
@@ -296,16 +322,11 @@ class VagrantTarget(DeployingTarget):
         if self.settings.box_given:
             self.display.info(f"box {box} is not added; `vagrant up` will fetch it from the box registry")
             return
-        script = self.repo_root / "provision" / "box" / "build.sh"
-        if not script.is_file():
-            raise LabError(f"box {box} is missing and {script.relative_to(self.repo_root)} does not exist")
-        with self.display.phase(f"box {box}: building it (provision/box/build.sh; minutes, once per host)"):
-            started = time.monotonic()
-            run([str(script), "--name", box], timeout=scaled(BOX_BUILD_TIMEOUT), cwd=self.repo_root,
-                env=self.env, on_line=self.display.detail).check("provision/box/build.sh")
-            self.timings.facts["box_build_s"] = round(time.monotonic() - started, 1)
+        with self.display.phase(f"box {box}: building it ({BOX_BUILD_SCRIPT}; minutes, once per host)"):
+            seconds = build_box(self.repo_root, self.display, name=box, env=self.env)
+            self.timings.facts["box_build_s"] = seconds
         if box not in self.vagrant.box_names():
-            raise LabError(f"provision/box/build.sh finished but vagrant has no box {box}")
+            raise LabError(f"{BOX_BUILD_SCRIPT} finished but vagrant has no box {box}")
 
     def ensure_vm(self) -> None:
         """``vagrant up`` / reuse / provision / reload / recreate, decided from the state vagrant reports
@@ -442,9 +463,9 @@ class VagrantTarget(DeployingTarget):
             return testinfra_ssh.vm_hostspec(config)
         return testinfra_ssh.container_hostspec(config, self.engine.container(service).id, user=DEPLOY_USER)
 
-    @property
-    def capabilities(self) -> frozenset[str]:
-        return frozenset({"control", "deploy", "containers", "vm"})
+    def host_shell(self) -> RemoteRootShell:
+        """The VM runs the containers: the ``vagrant`` user's passwordless sudo over ssh."""
+        return RemoteRootShell(self.admin_remote)
 
     def close(self) -> None:
         self._close_masters()
