@@ -11,6 +11,7 @@
     lab report merge OUT DIR...                           the reports of shards (--shard k/N) as one
     lab flaky RESULTS...                                  pass rate of each scenario over runs and repeats
     lab durations RESULTS [--for T]                       record a run's scenario durations (the shard split)
+    lab links TRACE_ID [--at TIME] [--json]               the URLs of a trace, its logs, its latency series
 
 ``--shard K`` (up, status, endpoints, down) addresses the lab of shard K of a sharded run
 (``pytest features --shards N``); ``lab down --shards N`` removes the labs of shards 1 to N.
@@ -154,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     flaky.add_argument("--markdown", type=Path, default=None, metavar="FILE",
                        help="also write the table as Markdown (e.g. docs/flakiness.md)")
 
+    links = sub.add_parser("links", help="the URLs that show a trace, its log records and its latency series")
+    links.add_argument("trace_id", metavar="TRACE_ID",
+                       help="32 hexadecimal digits (as in a traceparent header)")
+    links.add_argument("--at", dest="at", type=_moment, default=None, metavar="TIME",
+                       help="when the request was made (epoch seconds or ISO 8601; default: now): the "
+                            "logs' and the series' time range is around it")
+    links.add_argument("--json", action="store_true",
+                       help="print one JSON object (and nothing else on stdout)")
+    _common(links, suppress=True)
+
     durations = sub.add_parser("durations", help="record a run's scenario durations for the shard split")
     durations.add_argument("inputs", metavar="RESULTS", type=Path, nargs="+",
                            help="results.json files or reports directories")
@@ -178,6 +189,21 @@ def _count(text: str) -> int:
     if not 1 <= value <= 16:
         raise argparse.ArgumentTypeError(f"{text!r} is out of range; use 1 to 16")
     return value
+
+
+def _moment(text: str) -> float:
+    """``--at``: epoch seconds or an ISO 8601 time (UTC when it names no zone)."""
+    from datetime import UTC, datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither epoch seconds nor an ISO 8601 time") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _seconds(text: str) -> float:
@@ -507,6 +533,31 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
     return 0
 
 
+def cmd_links(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
+    """The links of :func:`harness.clients.links.trace_links` for this lab; the Jaeger UI is asked
+    once whether it is the real UI or the local image's placeholder page."""
+    from harness.clients import links
+
+    trace_id = links.require_trace_id(args.trace_id)  # before anything else: bad input is exit 2
+    target, _ = _choose(config, display)
+    try:
+        endpoints = target.endpoints().to_dict()
+    finally:
+        target.close()
+    jaeger_ui = links.jaeger_ui_available(endpoints)
+    found = links.trace_links(endpoints, trace_id, args.at, jaeger_ui=jaeger_ui)
+    if args.json:
+        print(json.dumps({"trace_id": trace_id, "stores": endpoints.get("stores"), "at": args.at,
+                          "links": [link.to_dict() for link in found]}, sort_keys=True))
+        return 0
+    for signal in ("traces", "logs", "metrics"):
+        display.info(signal)
+        for link in (x for x in found if x.signal == signal):
+            said = f" ({link.note})" if link.note else ""
+            display.info(f"  [{link.kind}] {link.label}{said}\n        {link.url}")
+    return 0
+
+
 COMMANDS = {
     "up": cmd_up,
     "status": cmd_status,
@@ -518,6 +569,7 @@ COMMANDS = {
     "report": cmd_report,
     "flaky": cmd_flaky,
     "durations": cmd_durations,
+    "links": cmd_links,
 }
 
 
