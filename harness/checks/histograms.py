@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.base.waiting import GiveUp, NotYet
 from harness.checks.expectation import expect_within
-from harness.checks.metrics import settled_counter
+from harness.checks.metrics import attach_series, settled_counter
 from harness.checks.selection import Identity
 
 if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
@@ -189,6 +189,10 @@ def exemplar_for_trace(lab: Lab, metric: str, endpoint: str, trace_id: str, *,
             raise GiveUp(f"the exemplar of {trace_id} ({found['value']} s) sits in the bucket le={le:g}")
         return {"series": found["series"], "exemplar": {k: v for k, v in found.items() if k != "series"}}
 
-    return expect_within(lab, "metrics", look, timeout=timeout, kind="exemplar",
-                         what=f"exemplar on {metric} of {endpoint} for trace {trace_id}",
-                         shown=lambda found: found)
+    found = expect_within(lab, "metrics", look, timeout=timeout, kind="exemplar",
+                          what=f"exemplar on {metric} of {endpoint} for trace {trace_id}",
+                          shown=lambda found: {**found, "trace_id": trace_id})
+    mark = found["exemplar"].get("timestamp")
+    attach_series(lab, f'sum({metric}_count{{endpoint="{endpoint}"}})',
+                  mark=float(mark) if isinstance(mark, int | float) else None)
+    return found

@@ -29,6 +29,25 @@ SERIES: Identity[Mapping[str, str]] = Identity("series", {
 })
 
 
+SERIES_WINDOW_S = 120.0  # the chart of a series a step read: the last two minutes …
+SERIES_STEP_S = 2.0  # … at the scrape interval
+
+
+def attach_series(lab: Lab, promql: str, *, mark: float | None = None,
+                  window: float = SERIES_WINDOW_S) -> None:
+    """Evidence only: ``promql`` over the last ``window`` seconds (one range query), so the report
+    can draw the series the step read, with ``mark`` (epoch seconds: the request, the sample) on
+    it. A lab that does not answer leaves no chart, never a failure."""
+    end = time.time()
+    try:
+        rows = lab.prometheus.query_range(promql, end - window, end, step=SERIES_STEP_S)
+    except Exception:
+        return
+    points = [[round(t, 3), v] for row in rows[:1] for t, v in row["values"] if math.isfinite(v)]
+    if points:
+        evidence.attach("series", promql, promql=promql, points=points, mark=mark, series=len(rows))
+
+
 def prom_value(lab: Lab, promql: str) -> float:
     """Sum of an instant vector (0 when empty): counters that do not exist yet count as 0."""
     result = lab.prometheus.query(promql)
@@ -104,6 +123,7 @@ def settled_counter(lab: Lab, metric: str, labels: dict[str, str], *, timeout: f
                          timeout=timeout,
                          describe=f"Prometheus to catch up with the app's {metric} ({target:g})")
     evidence.attach("query", f"{promql} settled", app=target, prometheus=value)
+    attach_series(lab, promql, mark=time.time())
     return value
 
 
@@ -218,6 +238,7 @@ def prometheus_sample(lab: Lab, promql: str, *, timeout: float = 30,
     rows = lab.prometheus.query(promql, at=at)
     sample = PromqlSample(promql, at, sum(float(r["value"]) for r in rows))
     evidence.attach("query", f"{promql} at {at:.3f}, read {scaled(settle):g}s later", value=sample.value)
+    attach_series(lab, promql, mark=at)
     if not sample.value > 0:
         raise AssertionError(f"{promql} had no value above 0 at {at:.0f} once settled ({sample.value:g})")
     return sample

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from harness.base.waiting import GiveUp, NotYet
 from harness.checks.expectation import expect_within
 from harness.checks.selection import Identity
+from harness.clients import links
 from harness.clients.model import Span, Trace
 
 if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
@@ -122,7 +123,29 @@ def trace_arrives(
         return trace
 
     return expect_within(lab, "traces", look, what=f"trace {trace_id} in {lab.traces.name}", timeout=timeout,
-                         shown=lambda t: {"spans": t.summary()}, kind="trace")
+                         shown=lambda t: {"spans": t.summary(), "trace_id": trace_id,
+                                          "waterfall": waterfall(t), "links": links_of(lab, trace_id, t)},
+                         kind="trace")
+
+
+def waterfall(trace: Trace) -> list[dict[str, object]]:
+    """Evidence only: the spans as the report draws them (a bar each, under its parent)."""
+    return [{"span_id": s.span_id, "parent": s.parent_span_id, "service": s.service, "name": s.name,
+             "kind": s.kind, "status": s.status, "start_ns": s.start_ns, "duration_ns": s.duration_ns}
+            for s in sorted(trace.spans, key=lambda s: (s.start_ns, s.name))]
+
+
+def links_of(lab: Lab, trace_id: str, trace: Trace) -> list[dict[str, object]]:
+    """Evidence only: the links of :func:`harness.clients.links.trace_links` for this lab, around
+    the trace's first span."""
+    first = min((s.start_ns for s in trace.spans if s.start_ns), default=0)
+    try:
+        endpoints = lab.endpoints.to_dict()
+        return [link.to_dict() for link in links.trace_links(
+            endpoints, trace_id, first / 1e9 if first else None,
+            jaeger_ui=links.jaeger_ui_available(endpoints))]
+    except Exception:
+        return []
 
 
 def trace_satisfies(lab: Lab, trace_id: str, check: Callable[[Trace], T], *, timeout: float = 15,

@@ -5,7 +5,11 @@
 that it renders (the header, the outcome counts of ``results.json``), that every scenario of the
 run is on the page with its status, that a failed step's evidence is shown expanded and folds
 and unfolds (without a failure: the first step with evidence unfolds), and that every screenshot
-of the evidence loads. It keeps a full-page screenshot at ``living-docs/screenshot.png``.
+of the evidence loads. Where the run's evidence has pictures (a trace's waterfall, a series' chart,
+the accounting's hops, a trace's links: :func:`harness.report.living_docs.visuals`), each is on the
+page and rendered (its SVG and every link have a non-zero box); the first scenario with a waterfall
+is kept as ``living-docs/visuals.png``. It keeps a full-page screenshot at
+``living-docs/screenshot.png``.
 One line on success; the problems, one a line, and exit 1 otherwise; exit 2 without results.
 CI runs it after the docker acceptance run (.ci/run).
 """
@@ -22,9 +26,11 @@ from typing import Any
 from harness.base.errors import LabError
 from harness.base.waiting import scaled
 from harness.drive.browser import Browser
-from harness.report import model, render
+from harness.report import living_docs, model, render
 
 SCREENSHOT = Path("living-docs") / "screenshot.png"
+NAMES = {"waterfall": "waterfalls", "chart": "charts", "hops": "hop charts", "links": "link lists"}
+VISUALS_SHOT = Path("living-docs") / "visuals.png"  # the first scenario with a waterfall (or any picture)
 # a whole suite's page is ~90 000 px tall: its full-page PNG took 13.6 s (6 MB) on a loaded 2-core host
 SCREENSHOT_TIMEOUT = 120.0
 # (scenario name, status badge) of every scenario article, read from the page as rendered
@@ -35,6 +41,13 @@ SCENARIOS_JS = """() => Array.from(document.querySelectorAll('article.scenario')
   const badge = h3.querySelector('.badge');
   const box = a.getBoundingClientRect();
   return {name, status: badge ? badge.textContent.trim().toLowerCase() : null, visible: box.height > 0};
+})"""
+# every picture the page shows: its type, whether its SVG has a box, and each of its links' boxes
+VISUALS_JS = """() => Array.from(document.querySelectorAll('figure.visual')).map(f => {
+  const s = f.querySelector('svg');
+  const box = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  return {type: Array.from(f.classList).find(c => c !== 'visual'), svg: s ? box(s) : null,
+          links: Array.from(f.querySelectorAll('a.trace-link')).map(box)};
 })"""
 IMAGES_JS = """() => Array.from(document.querySelectorAll('.shot img')).map(
   i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0}))"""
@@ -47,12 +60,19 @@ class DocsCheck:
     scenarios: int = 0
     expanded: str = ""
     images: int = 0
+    visuals: dict[str, int] = field(default_factory=dict)  # rendered pictures by type
+    links: int = 0  # rendered links into the UIs and APIs
+    visuals_shot: Path | None = None
     screenshot: Path | None = None
     problems: list[str] = field(default_factory=list)
 
     def line(self) -> str:
+        drawn = ", ".join(f"{n} {NAMES.get(kind, kind)}" for kind, n in sorted(self.visuals.items()))
+        drawn = drawn or "no pictures"
+        shot = f" ({self.visuals_shot})" if self.visuals_shot else ""
         return (f"living docs: {self.scenarios} scenarios shown with their status; {self.expanded}; "
-                f"{self.images} screenshots load; page screenshot {self.screenshot}")
+                f"{self.images} screenshots load; {drawn} and {self.links} links rendered{shot}; "
+                f"page screenshot {self.screenshot}")
 
 
 def check(reports_dir: Path) -> DocsCheck:
@@ -71,10 +91,39 @@ def check(reports_dir: Path) -> DocsCheck:
         images = page.evaluate(IMAGES_JS)
         outcome.images = sum(1 for i in images if i["loaded"])
         outcome.problems += [f"screenshot {i['src']} does not load" for i in images if not i["loaded"]]
+        _visuals(page, results, outcome, reports_dir)
         outcome.screenshot = reports_dir / SCREENSHOT
         page.screenshot(path=str(outcome.screenshot), full_page=True,
                         timeout=scaled(SCREENSHOT_TIMEOUT) * 1000)
     return outcome
+
+
+def expected_visuals(results: dict[str, Any]) -> Counter[str]:
+    """The pictures the page must show, by type, as the renderer derives them from the evidence."""
+    view = living_docs.view(results)
+    return Counter(v["type"] for f in view["features"] for sc in f["scenarios_view"]
+                   for st in sc["steps_view"] for v in st["visuals"])
+
+
+def _visuals(page: Any, results: dict[str, Any], outcome: DocsCheck, reports_dir: Path) -> None:
+    want = expected_visuals(results)
+    shown = page.evaluate(VISUALS_JS)
+    got = Counter(v["type"] for v in shown)
+    for kind, n in sorted((want - got).items()):
+        outcome.problems.append(f"{n} {kind} picture(s) of the evidence are not on the page")
+    for v in shown:
+        if v["svg"] is False:
+            outcome.problems.append(f"a {v['type']} SVG is on the page but not rendered (an empty box)")
+        if not all(v["links"]):
+            outcome.problems.append(f"{v['links'].count(False)} links of a {v['type']} are not rendered")
+    outcome.visuals = dict(Counter(v["type"] for v in shown if v["svg"] or v["links"]))
+    outcome.links = sum(sum(1 for ok in v["links"] if ok) for v in shown)
+    for kind in ("waterfall", "chart", "hops", "links"):
+        article = page.locator(f"article.scenario:has(figure.visual.{kind})").first
+        if article.count():
+            outcome.visuals_shot = reports_dir / VISUALS_SHOT
+            article.screenshot(path=str(outcome.visuals_shot), timeout=scaled(SCREENSHOT_TIMEOUT) * 1000)
+            break
 
 
 def _renders(page: Any, results: dict[str, Any], outcome: DocsCheck) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from harness.report import svg
 from harness.report.model import FAILED, FLAKY, PASSED, SKIPPED, UNDEFINED, rollup, summarize
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -31,6 +32,10 @@ ICONS = {PASSED: "✔", FAILED: "✘", SKIPPED: "⤼", UNDEFINED: "?", FLAKY: "�
 # A screenshot evidence item (kind "screenshot") shows its picture: a PNG the run wrote beside this
 # page, under living-docs/screenshots/ (anything else stays text: run data never becomes a link).
 SCREENSHOT = re.compile(r"^screenshots/[A-Za-z0-9_.-]+\.png$")
+# Evidence keys drawn as pictures (svg) instead of printed as JSON blocks.
+DRAWN = ("waterfall", "points", "links")
+# A link from the run becomes an <a href> only when it is an http(s) URL (never javascript: etc.).
+HTTP_URL = re.compile(r"^https?://[^\s\"'<>]+$")
 
 
 def render_html(results: Mapping[str, Any], sensitivity: Mapping[str, Any] | None = None) -> str:
@@ -77,11 +82,13 @@ def view(results: Mapping[str, Any]) -> dict[str, Any]:
                 for h in scenario.get("hooks", [])
                 if h.get("evidence") or h.get("error")
             ]
+            known = _links_by_trace(scenario["steps"])
             steps = [
                 {
                     **st,
                     "icon": ICONS.get(st["status"], "*"),
                     "ev": [_evidence(e) for e in st.get("evidence", [])],
+                    "visuals": visuals(st.get("evidence", []), known),
                 }
                 for st in scenario["steps"]
             ]
@@ -132,9 +139,82 @@ def _run_rows(run: Mapping[str, Any], summary: Mapping[str, Any]) -> list[tuple[
     return rows
 
 
+def _links_by_trace(steps: list[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Every trace id of a scenario's evidence that came with links (the trace step's): a later
+    step naming the same trace (its logs, its exemplar) shows the same links."""
+    known: dict[str, list[dict[str, Any]]] = {}
+    for step in steps:
+        for item in step.get("evidence", []):
+            detail = item.get("detail") or {}
+            if isinstance(detail.get("trace_id"), str) and isinstance(detail.get("links"), list):
+                known.setdefault(detail["trace_id"], detail["links"])
+    return known
+
+
+def _safe_links(found: Any) -> list[dict[str, Any]]:
+    """The links of an evidence item fit to show: http(s) URLs with a label and a kind."""
+    out = []
+    for link in found if isinstance(found, list) else []:
+        if isinstance(link, Mapping) and isinstance(link.get("url"), str) and HTTP_URL.match(link["url"]):
+            out.append({"url": link["url"], "label": str(link.get("label") or link["url"]),
+                        "kind": str(link.get("kind") or ""), "signal": str(link.get("signal") or ""),
+                        "shows_data": link.get("shows_data", True) is not False,
+                        "note": str(link.get("note") or "")})
+    return out
+
+
+def visuals(items: list[Mapping[str, Any]], known: Mapping[str, list[dict[str, Any]]] | None = None
+            ) -> list[dict[str, Any]]:
+    """The pictures of a step's evidence: a waterfall for a trace the step saw (with its links), a
+    line chart for a series it read, bars for an accounting table, and the links of any trace id
+    the step names that the scenario has links for."""
+    out: list[dict[str, Any]] = []
+    shown_links: set[str] = set()
+    for item in items:
+        detail = item.get("detail") or {}
+        trace_id = detail.get("trace_id") if isinstance(detail.get("trace_id"), str) else ""
+        if isinstance(detail.get("waterfall"), list) and detail["waterfall"]:
+            picture = svg.waterfall(detail["waterfall"], trace_id=trace_id)
+            if picture:
+                out.append({"type": "waterfall", "svg": picture, "caption": f"trace {trace_id}",
+                            "links": _safe_links(detail.get("links"))})
+                shown_links.add(trace_id)
+        elif isinstance(detail.get("points"), list) and detail["points"]:
+            mark = detail.get("mark")
+            try:
+                picture = svg.line_chart(detail["points"],
+                                         title=str(detail.get("promql") or item.get("summary")),
+                                         mark=float(mark) if isinstance(mark, int | float) else None)
+            except (TypeError, ValueError):
+                continue
+            if picture:
+                out.append({"type": "chart", "svg": picture, "caption": str(item.get("summary", "")),
+                            "links": []})
+        elif item.get("kind") == "table" and isinstance(detail.get("table"), str):
+            picture = svg.hop_bars(svg.accounting_rows(detail["table"]))
+            if picture:
+                out.append({"type": "hops", "svg": picture, "caption": str(item.get("summary", "")),
+                            "links": []})
+    for item in items:
+        for trace_id in _trace_ids(item.get("detail") or {}):
+            if trace_id not in shown_links and (known or {}).get(trace_id):
+                out.append({"type": "links", "svg": "", "caption": f"trace {trace_id}",
+                            "links": _safe_links(known[trace_id])})  # type: ignore[index]
+                shown_links.add(trace_id)
+    return out
+
+
+def _trace_ids(detail: Mapping[str, Any]) -> list[str]:
+    """The trace ids an evidence item names: its own, or its log records' (a log step's)."""
+    found = [detail["trace_id"]] if isinstance(detail.get("trace_id"), str) else []
+    records = detail.get("records") if isinstance(detail.get("records"), list) else []
+    found += [r["trace_id"] for r in records if isinstance(r, Mapping) and isinstance(r.get("trace_id"), str)]
+    return list(dict.fromkeys(found))
+
+
 def _evidence(item: Mapping[str, Any]) -> dict[str, Any]:
     """Split an evidence item into headline facts, short key/values and long blocks."""
-    detail = dict(item.get("detail") or {})
+    detail = {k: v for k, v in (item.get("detail") or {}).items() if k not in DRAWN}
     facts = []
     for key in FACT_KEYS:
         if key in detail and _is_short(detail[key]):

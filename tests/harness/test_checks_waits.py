@@ -102,7 +102,7 @@ def test_a_sample_is_checked_at_its_own_moment(prom: FakeServer) -> None:
     sample = metrics.prometheus_sample(lab_with(prom), "sum(x)", timeout=3, settle=0.3)
     assert time.monotonic() - started >= 0.3, "the value is read once the moment has settled"
     assert sample.at == 1700000000.0, "the moment is Prometheus' own now (the answer's timestamp)"
-    assert sample.value == 4 and float(prom.last().param("time")) == pytest.approx(sample.at)
+    assert sample.value == 4 and float(prom.last("/api/v1/query").param("time")) == pytest.approx(sample.at)
     metrics.sample_still_there(lab_with(prom), sample, timeout=3)
     assert float(prom.last().param("time")) == pytest.approx(sample.at)
     prom.route("GET", "/api/v1/query", Reply(body=vector()))
