@@ -1,4 +1,5 @@
-"""Failure: restart and stop services on purpose; users are spared, signals tell the story."""
+"""Failure: restart and stop services on purpose; users are spared, signals tell the story. Each When
+is one runtime fault of the vocabulary (harness/faults/runtime.py), applied as a step."""
 
 from __future__ import annotations
 
@@ -8,23 +9,25 @@ from pytest_bdd import given, then, when
 from harness.bdd.scenario import sentence
 from harness.checks import metrics, services, slis
 from harness.drive import traffic
+from harness.faults import runtime
 from harness.lab.lifecycle import Lab
 
 
 @when(sentence('the "{service}" service is restarted'))
 def restart(lab: Lab, service: str) -> None:
-    lab.target.restart(service)
+    runtime.Restart(service).apply(lab)
 
 
 @when(sentence('the "{service}" service is stopped'))
 def stop(lab: Lab, request: pytest.FixtureRequest, service: str) -> None:
-    request.addfinalizer(lambda: traffic.ensure_started(lab, service))  # leave the lab as found
-    lab.target.stop(service)
+    fault = runtime.Stop(service)
+    request.addfinalizer(lambda: fault.undo(lab))  # leave the lab as found
+    fault.apply(lab)
 
 
 @when(sentence('the "{service}" service is started again'))
 def start(lab: Lab, service: str) -> None:
-    traffic.ensure_started(lab, service)
+    runtime.Stop(service).undo(lab)
 
 
 @then(sentence("the front answers 200 on the task API within {timeout:Duration}"))
@@ -69,12 +72,12 @@ def latency_sli_rises_above(lab: Lab, noted_slis: dict[str, float], quantile: st
 
 @when(sentence('the "{service}" service is recreated'))
 def recreate(lab: Lab, service: str) -> None:
-    lab.target.recreate(service)
+    runtime.Recreate(service).apply(lab)
 
 
 @when(sentence('the "{service}" service is replaced by a new container at a new address'))
 def replace(lab: Lab, service: str) -> None:
-    lab.target.replace(service)
+    runtime.Replace(service).apply(lab)
 
 
 @then(sentence("within {timeout:Duration} the front answers {n:d} requests in a row without a 502"))
@@ -84,7 +87,7 @@ def steady_within(lab: Lab, timeout: float, n: int) -> None:
 
 @when(sentence('the main process of the "{service}" service ends'))
 def main_process_ends(lab: Lab, service: str) -> None:
-    traffic.end_main_process(lab, service)
+    runtime.EndMainProcess(service).apply(lab)
 
 
 @then(sentence('the "{service}" service is running and healthy again within {timeout:Duration}'))

@@ -1,7 +1,8 @@
 """A bounded load run: requests through the front at a set rate, each with a trace id the harness
 chose, every request's trace id, outcome and time recorded — and faults done at set points of the
 traffic, each with a pipeline snapshot taken right before it (a process that restarts resets its
-counters; :func:`harness.clients.hops.movement` adds the pieces).
+counters; :func:`harness.clients.hops.movement` adds the pieces). The faults are the runtime
+vocabulary's (:mod:`harness.faults.runtime`, :meth:`Traffic.fault`).
 
 Bounded in every way: the rate, the duration and so the count are capped (:data:`MAX_RATE`,
 :data:`MAX_DURATION_S`, :data:`MAX_REQUESTS`), every request has a timeout, the traffic goes only to
@@ -12,15 +13,12 @@ scenario's steps can act while it runs (:meth:`Traffic.during`) and wait for its
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from harness.base import evidence, services
 from harness.base.errors import LabError
@@ -29,6 +27,10 @@ from harness.base.waiting import scaled
 from harness.clients import hops
 from harness.clients.app import AppClient
 from harness.clients.tracecontext import new_traceparent
+from harness.faults.model import Action, Held
+from harness.faults.runtime import Burst, LogBurst, Restart
+
+__all__ = ["Burst", "LoadAction", "LoadPlan", "LoadRun", "Sent", "Traffic"]  # Burst: what a burst found
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
@@ -255,6 +257,8 @@ class Traffic:
         finally:
             done.ended_at = time.time()
             done.in_effect = getattr(done.result, "in_effect", None)
+            if isinstance(done.result, Held):  # a runtime fault held: what it found is its result
+                done.result = done.result.result if done.result.result is not None else done.result
             self.actions.append(done)
             start, end = done.window
             evidence.attach("note", f"during the traffic: {describe}", at_request=done.at_request,
@@ -267,6 +271,13 @@ class Traffic:
             evidence.attach("note", f"the traffic ended while {describe!r} ran; what it covers is the "
                             "time it ran alongside")
         return done
+
+    def fault(self, fault: Action, *, at: float | None = None) -> LoadAction:
+        """A runtime fault of :mod:`harness.faults.runtime` during the traffic (as :meth:`during`):
+        what it needs is looked up now, it is made when due, held for its seconds and undone, and the
+        action records when it was in effect and what it found (a burst's :class:`Burst`)."""
+        fault.prepare(self.lab)
+        return self.during(fault.describe(), lambda: fault.hold(self.lab), at=at)
 
     def wait(self) -> LoadRun:
         """Until the last request has been answered; the run (made once)."""
@@ -289,10 +300,14 @@ class Traffic:
 
 
 
-def restart(lab: Lab, service: str, *, timeout: float = 120.0) -> None:
+def restart(lab: Lab, service: str, *, timeout: float = 120.0) -> Held:
     """Restart a service and wait until the target reports it running and healthy again."""
-    lab.target.restart(service)
-    lab.target.wait_healthy(service, timeout)
+    return Restart(service, healthy_within=timeout).hold(lab)
+
+
+def otlp_log_burst(lab: Lab, **size: int) -> Burst:
+    """A burst of log records straight to the collector (:class:`harness.faults.runtime.LogBurst`)."""
+    return LogBurst(**size).send(lab)
 
 
 def service_named(lab: Lab, text: str) -> str:
@@ -310,83 +325,3 @@ def service_named(lab: Lab, text: str) -> str:
         raise LabError(f"{text!r} names no service of the lab; use one of "
                        f"{', '.join(services.SERVICE_NAMES)}, the trace store or the log store")
     return name
-
-
-# ----------------------------------------------------------------------------------------- overload
-OTLP_HTTP_PORT = 4318  # the collector's OTLP/HTTP receiver (catalogue: otel-collector otlp-http)
-BURST_SERVICE = "overload-burst"  # the service name of the burst's records, apart from the app's
-MAX_BURST_BYTES = 2 << 30  # 2 GiB in one burst at most
-
-
-@dataclass
-class Burst:
-    """What :func:`otlp_log_burst` sent straight to the collector and how the collector answered."""
-
-    records_per_request: int
-    requests: int
-    bytes_per_request: int
-    statuses: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def records(self) -> int:
-        return self.records_per_request * self.requests
-
-    @property
-    def accepted(self) -> int:
-        """Records of the requests the collector answered 200."""
-        return self.records_per_request * self.statuses.get("200", 0)
-
-    @property
-    def refused(self) -> int:
-        """Records of the requests the collector refused (503: its memory_limiter; 429)."""
-        return self.records_per_request * (self.statuses.get("503", 0) + self.statuses.get("429", 0))
-
-
-def otlp_url(lab: Lab, path: str) -> str:
-    """The collector's OTLP/HTTP receiver as the harness reaches it (same host as its health
-    endpoint; a VM's forwarded port)."""
-    host = urlsplit(lab.endpoints.collector_health).hostname or "127.0.0.1"
-    return f"http://{host}:{lab.target.host_port(OTLP_HTTP_PORT)}{path}"
-
-
-def otlp_log_burst(lab: Lab, *, records: int = 2000, size: int = 8000, requests: int = 60,
-                   concurrency: int = 30) -> Burst:
-    """Log records sent to the collector's OTLP/HTTP receiver at once — ``requests`` bodies of
-    ``records`` records of ``size`` bytes each (2000 x 8000 B, about 16 MB, under the receiver's 20 MiB
-    limit), ``concurrency`` at a time: far above what the collector's memory_limiter lets in
-    (limit 400 MiB, spike 100 MiB), so it must refuse and say so (503). Logs, because the log store
-    compresses the repeated padding to almost nothing; the limiter is shared by the pipelines."""
-    if records * size * requests > MAX_BURST_BYTES:
-        raise ValueError(f"a burst of {records * size * requests} bytes is more than {MAX_BURST_BYTES}")
-    now = str(time.time_ns())
-    record = {"timeUnixNano": now, "severityNumber": 9, "severityText": "INFO",
-              "body": {"stringValue": "x" * size}}
-    body = json.dumps({"resourceLogs": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": BURST_SERVICE}}]},
-        "scopeLogs": [{"scope": {"name": "harness.drive.load"}, "logRecords": [record] * records}],
-    }]}).encode()
-    url = otlp_url(lab, "/v1/logs")
-    statuses: Counter[str] = Counter()
-    lock = threading.Lock()
-    local = threading.local()
-
-    def one(_: int) -> None:
-        if not hasattr(local, "http"):
-            local.http = session(timeout=30.0, record=False)
-        try:
-            answer = local.http.post(url, data=body, headers={"Content-Type": "application/json"})
-            status = str(answer.status_code)
-        except OSError as exc:
-            status = type(exc).__name__
-        with lock:
-            statuses[status] += 1
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lab-burst") as pool:
-        list(pool.map(one, range(requests)))
-    burst = Burst(records, requests, len(body), dict(statuses), time.monotonic() - started)
-    evidence.attach("note", f"OTLP log burst to {url}: {requests} x {len(body) / 1e6:.1f} MB",
-                    records=burst.records, statuses=burst.statuses, seconds=round(burst.seconds, 1),
-                    accepted_records=burst.accepted, refused_records=burst.refused)
-    return burst

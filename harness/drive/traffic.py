@@ -1,5 +1,6 @@
 """Traffic the scenarios send through the front, and the lab actions that go with it (a redeploy
-that records what it changed, the wait after a service restart)."""
+that records what it changed). Faults done to the lab are the runtime vocabulary's
+(:mod:`harness.faults.runtime`)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.base import evidence
-from harness.base.waiting import NotYet, eventually, scaled
+from harness.base.waiting import NotYet, eventually
 from harness.clients.app import AppClient
 from harness.clients.tracecontext import new_traceparent
+from harness.faults.runtime import ensure_started  # noqa: F401 - what a scenario waits on after a stop
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
@@ -88,20 +90,6 @@ def untraced_tasks(front: AppClient, n: int) -> list[str]:
     return titles
 
 
-def end_main_process(lab: Lab, service: str) -> None:
-    """The service's main process ends on its own (SIGINT to PID 1, which gunicorn, nginx and the
-    Go services handle by exiting): what a crash looks like to the engine, unlike `docker stop` or
-    `docker kill`, after which no restart policy restarts a container."""
-    engine = lab.target.engine
-    before = engine.container(service)
-    result = lab.target.exec(service, ["sh", "-c", "kill -INT 1"])
-    assert result.exit_code == 0, f"could not signal the main process of {service}: {result.output.strip()!r}"
-    after = engine.wait_ended(before, timeout=scaled(30))
-    evidence.attach("note", f"the main process of {service} ended", container=before.id[:12],
-                    started_before=before.started_at, state=str(after.state), started_now=after.started_at,
-                    restarts=after.restarts)
-
-
 def slow(front: AppClient, delay: float, n: int = 1) -> None:
     """``n`` calls of the slow endpoint, each asking for ``delay`` seconds."""
     for _ in range(n):
@@ -111,14 +99,6 @@ def slow(front: AppClient, delay: float, n: int = 1) -> None:
 def errors(front: AppClient, n: int) -> None:
     statuses = [front.simulate_error()[0] for _ in range(n)]
     assert all(s == 500 for s in statuses), f"the error endpoint answered {statuses}, expected 500 each time"
-
-
-def ensure_started(lab: Lab, service: str, *, timeout: float = 90) -> None:
-    """Start ``service`` if it is not running and wait until the target reports it healthy."""
-    state = lab.target.status().get(service)
-    if state is None or not state.running:
-        lab.target.start(service)
-    lab.target.wait_healthy(service, timeout)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 from harness.base.errors import LabError
-from harness.faults.actions import FillDisk, StopService
 from harness.faults.edits import (
     MISSING,
     StaleEdit,
@@ -28,6 +27,7 @@ from harness.faults.edits import (
     YamlSet,
 )
 from harness.faults.model import Fault
+from harness.faults.runtime import FillDisk, Partition, Repeated, Restart, Stop
 
 COMPOSE = "stack/compose.yaml"
 COMPOSE_SET = "stack/compose.jaeger-victorialogs.yaml"
@@ -387,20 +387,38 @@ FAULTS: tuple[Fault, ...] = (
     Fault("runtime-log-store-stopped", "log store", "logs",
           "the victorialogs container is stopped",
           "Stopped by hand (or killed with no restart): the app and the collector go on, logs stop.",
-          (LOGS,), actions=(StopService("victorialogs"),)),
+          (LOGS,), actions=(Stop("victorialogs"),)),
     Fault("runtime-trace-store-stopped", "trace store", "traces",
           "the jaeger container is stopped",
           "The trace store gone: the collector retries, then drops.",
-          (TRACE,), actions=(StopService("jaeger"),)),
+          (TRACE,), actions=(Stop("jaeger"),)),
     Fault("runtime-collector-stopped", "collector", "traces",
           "the otel-collector container is stopped",
           "The collector gone: the app's exports fail (users are spared), no trace, no log.",
-          (TRACE,), ci=True, actions=(StopService("otel-collector"),)),
+          (TRACE,), ci=True, actions=(Stop("otel-collector"),)),
     Fault("runtime-database-disk-full", "app", "data",
           "the backend's data disk is full (the tasks volume replaced by a 4 MiB tmpfs, filled)",
           "A full disk under the database: reads still work, every write fails.",
           (COUNTER,), edits=_tmpfs_instead_of_volume(COMPOSE, "backend", "tasks-data:/app/data", "4m"),
           actions=(FillDisk("backend", "/app/data"),)),
+    Fault("runtime-backend-collector-partition", "collector", "traces",
+          "the link backend → otel-collector cut for 90 s (every packet dropped)",
+          "A firewall rule or network policy that drops the app's traffic to the collector (a port left "
+          "out of an allow-list, a network split): users are served, the app's exports time out and are "
+          "dropped after its 10 s of retries; nothing reaches the collector, so no trace and no log.",
+          (TRACE,), actions=(Partition("backend", "otel-collector", seconds=90),)),
+    Fault("runtime-collector-log-store-partition", "log store", "logs",
+          "the link otel-collector → victorialogs cut for 90 s (every packet dropped)",
+          "The log store out of the collector's reach (a network split, a rule on the store's host): the "
+          "collector keeps the log records in its queue and retries, so they arrive once the link is back "
+          "— a minute and a half late, after a search for them has come back empty.",
+          (LOGS,), actions=(Partition("otel-collector", "victorialogs", seconds=90),)),
+    Fault("runtime-collector-restart-loop", "collector", "traces",
+          "the otel-collector container restarted again and again for 60 s (a crash loop)",
+          "A collector that keeps restarting (killed by a memory limit set below what it uses, a failing "
+          "liveness probe): each restart is survived — its queue is on a volume, the app retries for 10 s — "
+          "but one after another the app's exports find no receiver, run out of retries and are dropped.",
+          (TRACE,), actions=(Repeated(Restart("otel-collector"), every=0.0, seconds=60.0),)),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

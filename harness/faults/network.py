@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.base import evidence, timeouts
 from harness.base.errors import LabError
+from harness.faults.model import Held, Made, hold
 from harness.lab.engine.model import SERVICE_LABEL
 from harness.lab.targets.base import NotSupported
 
@@ -42,25 +43,6 @@ class Link:
 
     def __str__(self) -> str:
         return f"{self.source} → {self.dest}"
-
-
-@dataclass(frozen=True)
-class Held:
-    """A fault held on ``link`` (unix times). Its edges are known only to within the time a command
-    takes — seconds over ssh in a busy VM: the rule is in place somewhere between ``setting_at`` (its
-    command began) and ``applied_at`` (it had returned), and gone somewhere between ``clearing_at``
-    and ``cleared_at``."""
-
-    link: Link
-    setting_at: float
-    applied_at: float
-    clearing_at: float
-    cleared_at: float
-
-    @property
-    def in_effect(self) -> tuple[float, float]:
-        """The widest time it may have been in place: what it may have cost is judged on this."""
-        return self.setting_at, self.cleared_at
 
 
 @dataclass(frozen=True)
@@ -207,14 +189,13 @@ class NetworkFaults:
 
     def hold(self, link: Link, seconds: float, *, delay_ms: int | None = None) -> Held:
         """A delay of ``delay_ms`` (or, when None, a partition) on ``link`` for ``seconds``, then
-        cleared — also when interrupted. Says when the fault was in place: setting it up over ssh in
-        a busy VM takes seconds, and it is held for ``seconds`` once that has returned."""
-        try:
-            setting = self.delay(link, delay_ms) if delay_ms is not None else self.partition(link)
-            applied = time.time()
-            time.sleep(seconds)
-        finally:
-            clearing = time.time()
-            self.clear(link)
-            cleared = time.time()
-        return Held(link, setting, applied, clearing, cleared)
+        cleared — also when interrupted (:func:`harness.faults.model.hold`). Says when the fault was in
+        place: setting it up over ssh in a busy VM takes seconds, and it is held for ``seconds`` once
+        that has returned."""
+        kind = f"{delay_ms} ms delay" if delay_ms is not None else "partition"
+
+        def make() -> Made:
+            began = self.delay(link, delay_ms) if delay_ms is not None else self.partition(link)
+            return Made(f"{kind} on {link}", began=began)
+
+        return hold(f"{kind} on {link}", make, lambda: self.clear(link), seconds)

@@ -12,8 +12,8 @@ import yaml
 
 from harness.bdd.scenario import scenario_steps
 from harness.faults import FAULTS, HOPS, SIGNALS, Fault, StaleEdit
-from harness.faults.actions import FillDisk
 from harness.faults.edits import TextReplace, YamlDelete, YamlListItem, YamlSet
+from harness.faults.runtime import FillDisk
 from harness.faults.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]

@@ -135,3 +135,21 @@ def test_a_prepared_fault_starts_without_looking_the_containers_up_again(
     assert connect_seconds(project.client, "server") is not None  # cleared
     with pytest.raises(Exception, match=r"no running container for 'client' \(running: none\)"):
         NetworkFaults(project.target).partition(Link("client", "server"))  # unprepared: looks up (here: none)
+
+
+def test_a_catalogue_partition_cuts_at_once_and_its_timer_restores_it(project: SimpleNamespace) -> None:
+    """The runtime vocabulary's Partition as the catalogue applies it: apply returns at once with the
+    link cut, the scenarios run meanwhile, and its own timer clears it after its seconds."""
+    from harness.faults.runtime import Partition
+
+    lab = SimpleNamespace(target=project.target)
+    started = time.monotonic()
+    line = Partition("client", "server", seconds=3.0).apply(lab)
+    assert time.monotonic() - started < 3.0 and line == "cut client → server (undone after 3 s)"
+    assert connect_seconds(project.client, "server", timeout=1.0) is None  # cut
+    assert connect_seconds(project.client, "other", timeout=1.0) is not None  # only that link
+    deadline = time.monotonic() + 30
+    while connect_seconds(project.client, "server", timeout=1.0) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert time.monotonic() - started >= 3.0, "cleared by its timer, not before"
+    assert connect_seconds(project.client, "server") is not None
