@@ -45,7 +45,8 @@ def attach_series(lab: Lab, promql: str, *, mark: float | None = None,
         return
     points = [[round(t, 3), v] for row in rows[:1] for t, v in row["values"] if math.isfinite(v)]
     if points:
-        evidence.attach("series", promql, promql=promql, points=points, mark=mark, series=len(rows))
+        evidence.attach("series", promql, promql=promql, points=points, mark=mark, series=len(rows),
+                        start=round(end - window, 3), end=round(end, 3))
 
 
 def prom_value(lab: Lab, promql: str) -> float:

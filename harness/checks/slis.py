@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from harness.base.waiting import GiveUp, NotYet
 from harness.checks.expectation import expect_within
-from harness.checks.metrics import prom_reaches, prom_value
+from harness.checks.metrics import attach_series, prom_reaches, prom_value
 
 if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
     from harness.lab.lifecycle import Lab
@@ -72,8 +73,10 @@ def sli_rises(lab: Lab, name: str, before: Mapping[str, float], *, above: float 
     if above is not None:
         floor = max(floor, above)
     noted = "it had no data" if math.isnan(base) else f"it was {base:g}"
-    return prom_reaches(lab, query, lambda v: not math.isnan(v) and v > floor, timeout=timeout,
-                        describe=f"{name} SLI ({query}) to rise above {floor:g} ({noted})")
+    value = prom_reaches(lab, query, lambda v: not math.isnan(v) and v > floor, timeout=timeout,
+                         describe=f"{name} SLI ({query}) to rise above {floor:g} ({noted})")
+    attach_series(lab, query, mark=time.time())  # evidence only: the rise, drawn
+    return value
 
 
 def recording_rules_have_values(lab: Lab, *, timeout: float = 90) -> list[str]:

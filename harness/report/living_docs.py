@@ -184,7 +184,8 @@ def visuals(items: list[Mapping[str, Any]], known: Mapping[str, list[dict[str, A
             try:
                 picture = svg.line_chart(detail["points"],
                                          title=str(detail.get("promql") or item.get("summary")),
-                                         mark=float(mark) if isinstance(mark, int | float) else None)
+                                         mark=_number(mark), start=_number(detail.get("start")),
+                                         end=_number(detail.get("end")))
             except (TypeError, ValueError):
                 continue
             if picture:
@@ -202,6 +203,10 @@ def visuals(items: list[Mapping[str, Any]], known: Mapping[str, list[dict[str, A
                             "links": _safe_links(known[trace_id])})  # type: ignore[index]
                 shown_links.add(trace_id)
     return out
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _trace_ids(detail: Mapping[str, Any]) -> list[str]:

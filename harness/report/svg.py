@@ -151,19 +151,24 @@ def _number(v: float) -> str:
 
 
 def line_chart(points: Sequence[Sequence[float]], *, mark: float | None = None, title: str = "",
+               start: float | None = None, end: float | None = None,
                width: int = 520, height: int = 150) -> Markup:
-    """A series (``[[epoch s, value], ...]``) as a line over time, its first and last time and its
-    lowest and highest value on the axes, ``mark`` (epoch s) a dashed line: the request, the sample."""
+    """A series (``[[epoch s, value], ...]``) as a line over time — over [``start``, ``end``] when
+    given (the window the step asked for, even where the series began later) —, its first and last
+    time and its lowest and highest value on the axes (from 0 when no value is below it),
+    ``mark`` (epoch s) a dashed line: the request, the sample."""
     pts = [(float(t), float(v)) for t, v in points if math.isfinite(float(v))]
     if not pts:
         return Markup("")
     left, right, top, bottom = 56, 12, 8, 22
     t_lo, t_hi = min(t for t, _ in pts), max(t for t, _ in pts)
-    if mark is not None and math.isfinite(mark):
-        t_lo, t_hi = min(t_lo, mark), max(t_hi, mark)
+    for edge in (start, end, mark):
+        if edge is not None and math.isfinite(edge):
+            t_lo, t_hi = min(t_lo, edge), max(t_hi, edge)
     v_lo, v_hi = min(v for _, v in pts), max(v for _, v in pts)
+    v_lo = min(v_lo, 0.0) if v_lo >= 0 else v_lo  # counters, rates, ratios: read from 0
     if v_hi == v_lo:
-        v_lo, v_hi = v_lo - 1, v_hi + 1
+        v_hi = v_lo + (abs(v_lo) or 1.0)
     span_t = max(t_hi - t_lo, 1e-9)
     plot_w, plot_h = width - left - right, height - top - bottom
 

@@ -127,3 +127,13 @@ def test_the_fixture_page_draws_a_waterfall_a_chart_hops_and_links(results: dict
 def test_visuals_of_evidence_without_pictures_are_none() -> None:
     assert living_docs.visuals([{"kind": "http", "summary": "GET /", "detail": {"status": 200}}]) == []
     assert living_docs.visuals([{"kind": "series", "summary": "x", "detail": {"points": [["a", "b"]]}}]) == []
+
+
+def test_a_series_that_began_late_is_drawn_in_the_window_asked_for_from_zero() -> None:
+    root = parse(svg.line_chart([[1100.0, 0.4]], mark=1101.0, start=980.0, end=1101.0, title="sli"))
+    (dot,) = [c for c in root.iter(f"{{{NS['s']}}}circle")]
+    (mark,) = [m for m in root.iter(f"{{{NS['s']}}}line") if m.get("class") == "mark"]
+    assert float(dot.get("cx")) > 0.9 * float(mark.get("x1"))  # late in the window, not at its start
+    labels = [t.text for t in root.iter(f"{{{NS['s']}}}text")]
+    assert "0" in labels and "0.4" in labels  # the axis reads from 0 to the value
+    assert labels[-2:] == ["00:16:20", "00:18:21 UTC"]  # the window's edges
