@@ -57,7 +57,7 @@ UI, API = "ui", "api"
 GRAFANA_UIDS: Final = MappingProxyType({"metrics": "prometheus", "traces": "tempo", "logs": "loki"})
 # What lab/jaeger:local serves at its UI's root (and /trace/<id>) instead of the UI: Jaeger's
 # placeholder page, "This is a placeholder for the Jaeger UI home page. If you are seeing this, you
-# are running a binary that was not compiled with the UI assets." (seen on v1.76.0; no script).
+# are running a binary that was not compiled with the UI assets." (seen on v1.76.0 and v1.75.0; no script).
 PLACEHOLDER_MARKS: Final = ("placeholder for the jaeger ui", "not compiled with the ui assets")
 
 
