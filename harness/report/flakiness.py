@@ -50,14 +50,26 @@ def _first_error(run: Mapping[str, Any]) -> str:
     return str(run.get("status"))
 
 
+def _target(results: Mapping[str, Any]) -> str:
+    return str((results.get("run") or {}).get("target") or "")
+
+
 def tally(runs: Sequence[Mapping[str, Any]]) -> list[Row]:
-    """One row per scenario over every run and every repeat in ``runs`` (results dicts)."""
+    """One row per scenario over every run and every repeat in ``runs`` (results dicts). Runs on two
+    targets are not repeats of one scenario (as in ``lab report merge``): when ``runs`` come from
+    several targets, each target's scenario is its own row, "(on <target>)", so a scenario red on
+    one target and green on the other reads broken there and stable here, not flaky."""
     rows: dict[str, Row] = {}
+    several = len({_target(r) for r in runs}) > 1
     for results in runs:
+        target = _target(results)
+        own = several and target and ", " not in target  # a merged report's ids carry @target already
         for feature in results.get("features", []):
             for scenario in feature.get("scenarios", []):
-                row = rows.setdefault(scenario["id"], Row(feature.get("name") or feature["file"],
-                                                          scenario["name"], scenario["id"]))
+                key, name = scenario["id"], scenario["name"]
+                if own and not key.endswith(f"@{target}"):
+                    key, name = f"{key}@{target}", f"{name} (on {target})"
+                row = rows.setdefault(key, Row(feature.get("name") or feature["file"], name, key))
                 for run in scenario.get("runs") or [scenario]:
                     status = run.get("status")
                     if status == PASSED:

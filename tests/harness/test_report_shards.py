@@ -199,3 +199,19 @@ def test_one_scenario_on_two_targets_is_two_scenarios_not_a_flaky_one() -> None:
     names = [s["name"] for s in merged["features"][0]["scenarios"]]
     assert names == ["f;s (on docker)", "f;s (on vagrant)"]
     assert merged["run"]["target"] == "docker, vagrant"
+
+
+def test_lab_flaky_tallies_each_target_apart() -> None:
+    """Green on docker twice and red on vagrant is stable there and broken here, not flaky."""
+    docker = [_part(PASSED, f"2026-12-07T10:0{i}:00+00:00", "") for i in (0, 1)]
+    for part in docker:
+        part["run"]["target"] = "docker"
+    vagrant = _part(FAILED, "2026-12-07T10:20:00+00:00", "")
+    rows = {r.scenario: r for r in flakiness.tally([*docker, vagrant])}
+    assert {name: row.verdict for name, row in rows.items()} == {
+        "f;s (on docker)": flakiness.STABLE, "f;s (on vagrant)": flakiness.BROKEN}
+    assert rows["f;s (on docker)"].ran == 2
+    merged = merge.combine([*docker, vagrant])  # a merged report's ids carry their target already
+    assert {r.scenario: r.verdict for r in flakiness.tally([merged, vagrant])} == {
+        "f;s (on docker)": flakiness.STABLE, "f;s (on vagrant)": flakiness.BROKEN}
+    assert [r.verdict for r in flakiness.tally([vagrant, vagrant])] == [flakiness.BROKEN]
