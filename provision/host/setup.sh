@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Make a Debian/Ubuntu host ready for the lab's vagrant target (and its docker target):
-# libvirt + QEMU, Vagrant + vagrant-libvirt, Docker, debootstrap (box build), tox.
+# The VM part of the set-up: make a Debian host ready for the lab's vagrant target — libvirt + QEMU,
+# Vagrant + vagrant-libvirt, the box builder's tools, /dev/kvm, the daemons, the storage pool.
+# provision/host/prepare.sh --vms runs it after what every target needs (packages, Go, tox, the
+# Docker engine, compose v2); run that, not this, unless those are there already.
 # Idempotent: a second run installs nothing and starts nothing. Runs as root.
 # Prints what it did and how long each step took. Every long command runs under `timeout`.
 #
@@ -8,11 +10,10 @@
 #   SETUP_SKIP_APT=1 ...               # only start daemons / pool / permissions
 #
 # Works without systemd (containers, sandboxes): daemons are started by hand when they
-# are not running (virtlogd -d, libvirtd -d, dockerd in the background).
+# are not running (virtlogd -d, libvirtd -d).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 HERE=$(cd "$(dirname "$0")" && pwd)
-TOX_VERSION=${TOX_VERSION:-4.67.15}
 LOG_DIR=${SETUP_LOG_DIR:-/var/log/obslab}
 mkdir -p "$LOG_DIR"
 
@@ -33,18 +34,12 @@ PKGS=(
   qemu-system-x86 qemu-utils
   dnsmasq-base ebtables iptables
   debootstrap e2fsprogs fdisk dosfstools
-  docker.io apparmor docker-compose
   rsync openssh-client util-linux ca-certificates curl
-  python3-pip
-  # the @ui scenarios and the living-docs check drive Debian's Chromium with Playwright (no browser
-  # download), and the page's bundle and axe-core come from the npm lock
-  chromium chromium-headless-shell nodejs
   # not needed to run VMs; tests/provision check the VM's sshd drop-in and nftables rules with them
   nftables openssh-server
 )
 step "packages"
 missing=()
-command -v npm >/dev/null 2>&1 || PKGS+=(npm)  # a nodejs that bundles npm (NodeSource) conflicts with it
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
@@ -102,9 +97,7 @@ start_daemon() { # name, check command, start command...
 step "daemons"
 start_daemon virtlogd "pgrep -x virtlogd" virtlogd -d
 start_daemon libvirtd "timeout 10 virsh -c qemu:///system version" libvirtd -d
-start_daemon dockerd "timeout 10 docker info" \
-  bash -c "nohup dockerd >'$LOG_DIR/dockerd.log' 2>&1 &"
-done_step "virtlogd, libvirtd, dockerd up"
+done_step "virtlogd, libvirtd up"
 
 # ---------------------------------------------------------------- libvirt pool
 VIRSH=(timeout 30 virsh -c qemu:///system)
@@ -130,18 +123,7 @@ step "libvirt networks"
 "${VIRSH[@]}" net-list --all >/dev/null
 done_step "network driver answers ($("${VIRSH[@]}" net-list --all --name | grep -c . || true) network(s) defined)"
 
-# ---------------------------------------------------------------- tox
-step "tox ${TOX_VERSION}"
-if [[ $(python3 -m tox --version 2>/dev/null || true) == "${TOX_VERSION} "* ]]; then
-  done_step "present"
-else
-  timeout 600 python3 -m pip install -q "tox==${TOX_VERSION}" 2>&1 | tail -5 || true
-  python3 -m tox --version >/dev/null 2>&1 || timeout 600 python3 -m pip install -q --break-system-packages "tox==${TOX_VERSION}"
-  done_step "installed"
-fi
-
 # ---------------------------------------------------------------- summary
 echo "setup: vagrant $(vagrant --version 2>/dev/null | awk '{print $2}'), plugins: $(vagrant plugin list 2>/dev/null | tr '\n' ' ')"
 echo "setup: $(virsh -c qemu:///system version 2>/dev/null | grep -m1 'Running hypervisor' || echo 'libvirt ?')"
-echo "setup: docker $(timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
 echo "setup: done in $(($(date +%s) - t0))s"

@@ -289,8 +289,8 @@ def check_shards(text: str, body: str) -> tuple[list[str], set[str]]:
                            "or lock(label: '…', quantity: 1) on its node"], set()
     work = locks[0].body
     commands = sh_commands(work)
-    need(any(bare(c) == "provision/host/setup.sh" and c.startswith("sudo -n ") for c in commands),
-         "each branch must run `sudo -n provision/host/setup.sh` under the lock")
+    need(any(bare(c) == "provision/host/prepare.sh --vms --images" and c.startswith("sudo -n ") for c in commands),
+         "each branch must run `sudo -n provision/host/prepare.sh --vms --images` under the lock")
     shard_arg = re.compile(rf"(?:^|\s)--shard\s+\$\{{{_var(index)}\}}/\$\{{{_var(counts)}\}}(?:\s|$)")
     runs = [c for c in commands if core(c) == SHARD_RUN]
     need(len(runs) == 1 and shard_arg.search(runs[0]),
@@ -423,7 +423,7 @@ def _lock_around_setup_only(text: str) -> str:
     """The shard's lock moved so that it holds the host for the setup only."""
     start = text.index('lock(resource: "kvm-host-${env.NODE_NAME}") {')
     text = text[:start] + "{" + text[start + len('lock(resource: "kvm-host-${env.NODE_NAME}") {') :]
-    setup = "sh 'sudo -n provision/host/setup.sh'"
+    setup = "sh 'sudo -n provision/host/prepare.sh --vms --images'"
     return text.replace(setup, f'lock(resource: "kvm-host-${{env.NODE_NAME}}") {{ {setup} }}', 1)
 
 
@@ -438,7 +438,7 @@ MUTATIONS = {
     "loop to a constant": ("k <= shards; k++) {\n                        int shard",
                            "k <= 2; k++) {\n int shard", "loop"),
     "no checkout": ("checkout scm", "echo 'nothing'", "checkout scm"),
-    "no setup": ("sh 'sudo -n provision/host/setup.sh'", "echo 'no setup'", "setup.sh"),
+    "no setup": ("sh 'sudo -n provision/host/prepare.sh --vms --images'", "echo 'no setup'", "prepare.sh"),
     "shared reports dir": ('"LAB_REPORTS_DIR=reports/shard-${shard}"', '"LAB_REPORTS_DIR=reports"',
                            "LAB_REPORTS_DIR"),
     "no teardown": ("sh 'tox exec -e acceptance -- lab down --volumes'", "echo 'left running'", "lab down"),
@@ -493,7 +493,7 @@ def test_commands_are_the_ones_ci_runs() -> None:
     """Fails until .ci/run runs `lab report merge` (it is being added there)."""
     commands = sh_commands(JENKINSFILE.read_text())
     assert [core(c) for c in commands] == [
-        "provision/host/setup.sh",
+        "provision/host/prepare.sh --vms --images",
         SHARD_RUN,
         TEARDOWN,
         "tox -e sensitivity",
@@ -505,12 +505,12 @@ def test_commands_are_the_ones_ci_runs() -> None:
 
 def test_not_run_by_ci() -> None:
     ci = (
-        "timeout 1800 bash provision/host/setup.sh\n"
+        "timeout 5400 bash provision/host/prepare.sh --vms --images\n"
         "LAB_TARGET=docker \\\n  timeout 2400 tox -e acceptance -- --shards 4\n"
         'LAB_REPORTS_DIR="$ROOT/r" timeout 600 tox exec -e acceptance -- lab down --volumes\n'
         "# tox exec -e acceptance -- lab report merge out a b\n"
     )
-    jenkins = ["sudo -n provision/host/setup.sh", "tox -e acceptance -- --shard ${i}/${n}",
+    jenkins = ["sudo -n provision/host/prepare.sh --vms --images", "tox -e acceptance -- --shard ${i}/${n}",
                "tox exec -e acceptance -- lab down --volumes",
                "tox exec -e acceptance -- lab report merge reports x",
                "tox exec -e acceptance -- lab up"]
@@ -548,7 +548,7 @@ def test_blocks_and_try_finally() -> None:
 
 
 def test_command_normalisation() -> None:
-    assert bare("sudo -n provision/host/setup.sh") == "provision/host/setup.sh"
+    assert bare("sudo -n provision/host/prepare.sh --vms --images") == "provision/host/prepare.sh --vms --images"
     assert bare('LAB_TARGET=vagrant X="$ROOT/r" timeout 600 tox exec -e acceptance') == (
         "tox exec -e acceptance"
     )
