@@ -81,6 +81,8 @@ if [[ -r $OS_RELEASE ]]; then
 fi
 known_os=0
 [[ $os_id == debian && ($os_version == 12 || $os_version == 13) ]] && known_os=1
+# Debian 13 packages the docker command apart from the engine (docker.io only recommends it).
+[[ $os_id == debian && $os_version == 13 ]] && PKGS+=(docker-cli)
 
 mapfile -t need_pkgs < <(missing_pkgs)
 todo=()
@@ -188,6 +190,7 @@ else
   if [[ -d /run/systemd/system ]]; then timeout 60 systemctl start docker >/dev/null 2>&1 || true; fi
   docker_ok || (nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 &)
   for _ in $(seq 1 60); do docker_ok && break; sleep 1; done
+  command -v docker >/dev/null || die "docker: the engine runs but there is no docker command (Debian 13: apt-get install docker-cli)"
   docker_ok || { tail -n 20 "$LOG_DIR/dockerd.log" >&2 || true; die "docker: the engine did not answer within 60 s (log: $LOG_DIR/dockerd.log)"; }
   done_part "started engine $(timeout 10 docker info --format '{{.ServerVersion}} ({{.Driver}})')"
 fi
