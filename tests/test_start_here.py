@@ -162,3 +162,12 @@ def test_prepare_dry_run_changes_nothing_and_says_what_it_would_do(tmp_path: Pat
     assert "would do tox: tox 4.67.15 in /nonexistent/obslab-tools" in done.stdout
     assert "would make the VM host ready" in done.stdout
     assert not (tmp_path / "logs").exists()
+
+
+def test_the_commands_are_on_the_first_screen_and_their_tox_environments_exist() -> None:
+    readme, tox = README.read_text(), (ROOT / "tox.ini").read_text()
+    assert readme.index("## Start here") < 400, "the two commands are on the first screen"
+    for command in first_screen_commands(readme):
+        _, tox_line = plan(command.split()[2:])
+        env = re.search(r"-e (\w+)", tox_line)
+        assert env and f"[testenv:{env[1]}]" in tox, tox_line

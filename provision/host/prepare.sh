@@ -27,6 +27,7 @@ TOX_VERSION=4.67.15
 GO_MIN=1.21  # the oldest go command that fetches a newer toolchain (GOTOOLCHAIN) by itself
 TOOLS=${OBSLAB_TOOLS:-/opt/obslab/tools}
 LOG_DIR=${SETUP_LOG_DIR:-/var/log/obslab}
+GO_ON_PATH=$(command -v go || true)  # what tox and sudo will find, before the line below
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 # shellcheck source=../../stack/images/versions.env
 GO_VERSION=$(sed -n 's/^GO_VERSION=//p' "$ROOT/stack/images/versions.env")
@@ -88,6 +89,7 @@ mapfile -t need_pkgs < <(missing_pkgs)
 todo=()
 ((${#need_pkgs[@]})) && todo+=("packages: ${need_pkgs[*]}")
 go_ok || todo+=("go: Go >= $GO_MIN (go$GO_VERSION from the Go module proxy)")
+go_ok && [[ -z $GO_ON_PATH ]] && todo+=("go: link $(go_cmd) into /usr/local/bin")
 tox_ok || todo+=("tox: tox $TOX_VERSION in $TOOLS")
 docker_ok || todo+=("docker: start the Docker engine")
 compose_ok || todo+=("compose: build docker compose v2")
@@ -158,7 +160,11 @@ else
 fi
 
 part go
-if go_ok; then
+if go_ok && [[ -z $GO_ON_PATH ]]; then
+  # a go outside the PATH sudo and tox give (the image builder's ocb looks the go command up there)
+  ln -sf "$(go_cmd)" /usr/local/bin/go && ln -sf "$(dirname "$(go_cmd)")/gofmt" /usr/local/bin/gofmt
+  done_part "$($(go_cmd) version | awk '{print $3}') at $(go_cmd), linked from /usr/local/bin"
+elif go_ok; then
   done_part "$($(go_cmd) version | awk '{print $3}') at $(go_cmd)"
 else
   [[ -e /usr/local/go ]] && die "go: /usr/local/go is there but its go is older than $GO_MIN or broken; move it away and run again"
@@ -170,7 +176,9 @@ else
   mv "$tmp/golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-amd64" /usr/local/go
   rm -rf "$tmp" "$zip"
   /usr/local/go/bin/go version >/dev/null || die "go: the toolchain from the module proxy does not run"
-  done_part "installed go$GO_VERSION in /usr/local/go (from the Go module proxy)"
+  # on the PATH sudo and tox give (the image builder's ocb looks the go command up there)
+  ln -sf /usr/local/go/bin/go /usr/local/bin/go && ln -sf /usr/local/go/bin/gofmt /usr/local/bin/gofmt
+  done_part "installed go$GO_VERSION in /usr/local/go, linked from /usr/local/bin (from the Go module proxy)"
 fi
 
 part tox
