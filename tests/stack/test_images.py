@@ -78,6 +78,7 @@ def test_versions_env_is_plain_and_complete() -> None:
         "COLLECTOR_CONTRIB_VERSION",
         "JAEGER_VERSION",
         "VICTORIALOGS_VERSION",
+        "PROMETHEUS_VERSION",
     ):
         assert v.get(key), f"versions.env lacks {key}"
     for key in (
@@ -86,6 +87,7 @@ def test_versions_env_is_plain_and_complete() -> None:
         "COLLECTOR_CONTRIB_VERSION",
         "JAEGER_VERSION",
         "VICTORIALOGS_VERSION",
+        "PROMETHEUS_VERSION",
     ):
         assert re.fullmatch(r"\d+\.\d+\.\d+", v[key]), f"{key}={v[key]} is not X.Y.Z (no leading v)"
 
@@ -134,6 +136,17 @@ def test_build_sh_lists_every_image_and_says_what_cannot_be_built() -> None:
         assert "not buildable here" in line and "AGPL" in line, line
     for tag in LOCAL_TAGS:
         assert tag in out, f"--list does not name {tag}"
+
+
+def test_build_sh_builds_prometheus_from_the_module_version_of_the_release() -> None:
+    """Prometheus 3.MINOR.PATCH is tagged v0.3MINOR.PATCH in its Go module (3.16.0 is v0.316.0)."""
+    major, minor, patch = read_versions()["PROMETHEUS_VERSION"].split(".")
+    out = subprocess.run(
+        [str(BUILD_SH), "--list"], check=True, capture_output=True, text=True, timeout=30
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("prometheus "))
+    assert f"v0.{major}{int(minor):02d}.{patch} " in line, line
+    assert "github.com/prometheus/prometheus/cmd/{prometheus,promtool}" in line, line
 
 
 def test_build_sh_rejects_unknown_names() -> None:
