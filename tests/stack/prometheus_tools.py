@@ -9,6 +9,8 @@ The binary must say ``PROMETHEUS_VERSION`` of ``stack/images/versions.env`` in i
 When none is found, or the one found is another release, the test skips with one line saying so and
 how to get the right one — except in CI (``CI`` set), where the image build runs before the unit
 tests, so a missing binary is a defect of the run and the test fails with the same line.
+The variables are read when this module is imported (at collection): tests/conftest.py removes
+every ``LAB_*`` variable from each test's environment.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = REPO / "stack" / "images"
 ENV_NAMES = {"promtool": "LAB_PROMTOOL", "prometheus": "LAB_PROMETHEUS"}
+CALLER_ENV = {name: os.environ.get(name, "") for name in (*ENV_NAMES.values(), "LAB_IMAGES_CACHE")}
 BUILD_HINT = "bash stack/images/build.sh --only prometheus"
 
 
@@ -38,7 +41,7 @@ def wanted_version() -> str:
 
 
 def build_cache_bin() -> Path:
-    return Path(os.environ.get("LAB_IMAGES_CACHE") or IMAGES / ".cache") / "bin"
+    return Path(CALLER_ENV["LAB_IMAGES_CACHE"] or IMAGES / ".cache") / "bin"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Found:
 def locate(name: str) -> Found | None:
     """Where ``name`` is, in the order above; None when nowhere (a named path that does not exist
     is returned as found, so the version check names it)."""
-    named = os.environ.get(ENV_NAMES[name])
+    named = CALLER_ENV[ENV_NAMES[name]]
     if named:
         return Found(named, ENV_NAMES[name])
     cached = build_cache_bin() / name
@@ -90,6 +93,6 @@ def require_prometheus_tool(name: str) -> str:
     path, why = problem(name)
     if path is not None:
         return path
-    if os.environ.get("CI") or os.environ.get(ENV_NAMES[name]):
+    if os.environ.get("CI") or CALLER_ENV[ENV_NAMES[name]]:
         pytest.fail(why, pytrace=False)
     pytest.skip(why)
