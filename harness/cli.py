@@ -535,7 +535,8 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
 
 def cmd_links(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
     """The links of :func:`harness.clients.links.trace_links` for this lab; the Jaeger UI is asked
-    once whether it is the real UI or the local image's placeholder page."""
+    once whether it is the real UI or the local image's placeholder page, Prometheus whether it
+    serves its UI at all."""
     from harness.clients import links
 
     trace_id = links.require_trace_id(args.trace_id)  # before anything else: bad input is exit 2
@@ -545,7 +546,8 @@ def cmd_links(args: argparse.Namespace, config: LabConfig, display: Display) -> 
     finally:
         target.close()
     jaeger_ui = links.jaeger_ui_available(endpoints)
-    found = links.trace_links(endpoints, trace_id, args.at, jaeger_ui=jaeger_ui)
+    found = links.trace_links(endpoints, trace_id, args.at, jaeger_ui=jaeger_ui,
+                              prometheus_ui=links.prometheus_ui_available(endpoints))
     if args.json:
         print(json.dumps({"trace_id": trace_id, "stores": endpoints.get("stores"), "at": args.at,
                           "links": [link.to_dict() for link in found]}, sort_keys=True))

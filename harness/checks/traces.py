@@ -143,7 +143,8 @@ def links_of(lab: Lab, trace_id: str, trace: Trace) -> list[dict[str, object]]:
         endpoints = lab.endpoints.to_dict()
         return [link.to_dict() for link in links.trace_links(
             endpoints, trace_id, first / 1e9 if first else None,
-            jaeger_ui=links.jaeger_ui_available(endpoints))]
+            jaeger_ui=links.jaeger_ui_available(endpoints),
+            prometheus_ui=links.prometheus_ui_available(endpoints))]
     except Exception:
         return []
 

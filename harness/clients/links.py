@@ -6,7 +6,10 @@ page's script, so the HTML itself holds none of it) or ``api`` (an answer that *
 ``curl`` shows the trace id in it). ``shows_data`` says whether following the link shows this
 trace's data at all: the Jaeger UI of the local ``lab/jaeger:local`` image is a placeholder page
 (its assets are built from the jaeger-ui sources, which no registry carries), so there only the API
-link shows the trace; :func:`jaeger_ui_is_placeholder` tells the two apart by the page itself.
+link shows the trace; :func:`jaeger_ui_is_placeholder` tells the two apart by the page itself. The
+Prometheus of ``lab/prometheus:local`` is built from the Go module without its React UI: its pages
+answer 500 "Error opening React index.html" (:func:`prometheus_ui_lacks_assets`), and the API links
+show the series.
 
 The URL formats, each from the UI's own source or the store's documented API:
 
@@ -14,8 +17,8 @@ The URL formats, each from the UI's own source or the store's documented API:
 - **VictoriaLogs**: vmui's logs explorer ``/select/vmui/#/?query=…&g0.range_input=…&g0.end_input=…
   &g0.relative_time=none`` (vmui reads its time range from ``g0.*`` as the metrics vmui does);
   the LogsQL API ``/select/logsql/query?query=…&start=…&end=…``.
-- **Prometheus**: ``/graph?g0.expr=…&g0.tab=0&g0.range_input=…&g0.end_input=…&g0.show_exemplars=1``
-  (the 2.x UI, and the 3.x UI's decoder, which still reads the numeric tab); the HTTP API's
+- **Prometheus** 3: ``/query?g0.expr=…&g0.tab=graph&g0.range_input=…&g0.end_input=…&g0.show_exemplars=1``
+  (the 3.x UI's ``urlStateEncoding.ts``; ``/graph`` only redirects there); the HTTP API's
   ``/api/v1/query_range`` and ``/api/v1/query_exemplars``.
 - **Tempo** ``/api/v2/traces/<id>``; **Loki** ``/loki/api/v1/query_range`` (start/end in ns).
 - **Grafana Explore** (tempo-loki): ``/explore?schemaVersion=1&panes={"<pane id>": {"datasource":
@@ -23,7 +26,8 @@ The URL formats, each from the UI's own source or the store's documented API:
   parses (``public/app/features/explore/state/utils`` ``ExploreURLV1``), with the provisioned
   data source uids (``prometheus``, ``tempo``, ``loki``) and the provisioned trace-to-logs query.
 
-Nothing here sends a request except :func:`jaeger_ui_available` (one GET of Jaeger's UI root); the
+Nothing here sends a request except :func:`jaeger_ui_available` (one GET of Jaeger's UI root) and
+:func:`prometheus_ui_available` (one GET of Prometheus' ``/query`` page); the
 URLs are built from the lab's endpoints (``lab endpoints --json``, the lab floor's
 ``Endpoints.to_dict()``), so this floor needs nothing above it.
 """
@@ -59,6 +63,10 @@ GRAFANA_UIDS: Final = MappingProxyType({"metrics": "prometheus", "traces": "temp
 # placeholder page, "This is a placeholder for the Jaeger UI home page. If you are seeing this, you
 # are running a binary that was not compiled with the UI assets." (seen on v1.76.0 and v1.75.0; no script).
 PLACEHOLDER_MARKS: Final = ("placeholder for the jaeger ui", "not compiled with the ui assets")
+# What a Prometheus built without its UI assets (lab/prometheus:local) answers on its UI's pages, with
+# HTTP 500: "Error opening React index.html: open web/ui/static/mantine-ui/index.html: no such file or
+# directory" (web/web.go, v3.16.0, when the binary was built without the `builtinassets` tag).
+NO_UI_ASSETS_MARK: Final = "error opening react index.html"
 
 
 @dataclass(frozen=True)
@@ -129,12 +137,14 @@ def grafana_explore(grafana: str, datasource: str, query: Mapping[str, Any], sta
 
 
 def trace_links(endpoints: Mapping[str, Any], trace_id: str, at: float | None = None, *,
-                jaeger_ui: bool = True, endpoint: str | None = None) -> list[Link]:
+                jaeger_ui: bool = True, prometheus_ui: bool = True,
+                endpoint: str | None = None) -> list[Link]:
     """Every link of this lab's store set that shows trace ``trace_id`` (a request made around
     ``at``, epoch seconds; now when None), its log records and its latency series.
 
     ``endpoints`` is ``lab endpoints --json``'s object (``stores``, ``traces``, ``logs``,
-    ``prometheus``, ``grafana``); ``jaeger_ui`` False says the Jaeger UI is a placeholder page;
+    ``prometheus``, ``grafana``); ``jaeger_ui`` False says the Jaeger UI is a placeholder page,
+    ``prometheus_ui`` False that Prometheus serves no UI (built without its assets);
     ``endpoint`` narrows the latency series to the app's endpoint label (e.g. ``create_task``)."""
     trace_id = require_trace_id(trace_id)
     stores = str(endpoints.get("stores") or "")
@@ -176,10 +186,13 @@ def trace_links(endpoints: Mapping[str, Any], trace_id: str, at: float | None = 
                         API))
 
     expr = latency_expr(endpoint)
-    graph = _query({"g0.expr": expr, "g0.tab": "0", "g0.range_input": _minutes(end - start),
+    graph = _query({"g0.expr": expr, "g0.tab": "graph", "g0.range_input": _minutes(end - start),
                     "g0.end_input": _ui_time(end), "g0.show_exemplars": "1"})
     out.append(Link("metrics", "Prometheus graph: the latency histogram around the request",
-                    f"{prom}/graph?{graph}", UI, note="the series are drawn by Prometheus' script"))
+                    f"{prom}/query?{graph}", UI, prometheus_ui,
+                    "the series are drawn by Prometheus' script" if prometheus_ui else
+                    "no UI: this Prometheus was built without its web UI assets (lab/prometheus:local); "
+                    "the API links show the series"))
     window = {"start": f"{start:.3f}", "end": f"{end:.3f}"}
     out.append(Link("metrics", "Prometheus API: the latency series around the request",
                     f"{prom}/api/v1/query_range?{_query({'query': expr, **window, 'step': '15'})}", API))
@@ -222,3 +235,25 @@ def jaeger_ui_is_placeholder(page: str) -> bool:
     """Whether the HTML Jaeger serves at its UI's root is its placeholder page (no UI assets)."""
     lowered = " ".join(page.lower().split())
     return any(mark in lowered for mark in PLACEHOLDER_MARKS) and "<script" not in lowered
+
+
+@functools.lru_cache(maxsize=16)
+def _prometheus_ui_at(base: str) -> bool:
+    try:
+        page = LabSession(timeout=5, record=False).get(f"{base}/query")
+    except requests.RequestException:
+        return True  # not answering says nothing about the build: the link stays a UI link
+    return not prometheus_ui_lacks_assets(page.status_code, page.text)
+
+
+def prometheus_ui_available(endpoints: Mapping[str, Any]) -> bool:
+    """Whether this lab's Prometheus serves its web UI (asked once per URL per process, 5 s at
+    most); True when it does not answer (nothing to say then)."""
+    if not endpoints.get("prometheus"):
+        return True
+    return _prometheus_ui_at(str(endpoints["prometheus"]).rstrip("/"))
+
+
+def prometheus_ui_lacks_assets(status: int, page: str) -> bool:
+    """Whether Prometheus' answer on a UI page says the binary has no UI assets."""
+    return status >= 500 and NO_UI_ASSETS_MARK in page.lower()

@@ -35,6 +35,7 @@ COLLECTOR = "stack/collector/config.jaeger-victorialogs.yaml"  # the set's fragm
 COLLECTOR_BASE = "stack/collector/config.base.yaml"  # receivers, processors, pipelines: every set's
 JAEGER = "stack/jaeger/config.yaml"
 PROMETHEUS = "stack/prometheus/prometheus.jaeger-victorialogs.yml"
+PROMETHEUS_JOBS = "stack/prometheus/scrape/common.yml"  # the jobs every set scrapes (scrape_config_files)
 SLI_RULES = "stack/prometheus/rules/sli.rules.yml"
 NGINX_SERVER = "app/frontend/nginx/default.conf.template"
 APP_ERRORS = "app/backend/taskapp/errors.py"
@@ -92,14 +93,15 @@ def _scrape_job(doc: dict[str, Any], job: str) -> dict[str, Any]:
     jobs = [j for j in doc.get("scrape_configs") or [] if j.get("job_name") == job]
     if len(jobs) != 1:
         names = [j.get("job_name") for j in doc.get("scrape_configs") or []]
-        raise StaleEdit(f"{PROMETHEUS}: {len(jobs)} scrape jobs named {job!r} (jobs: {names})")
+        raise StaleEdit(f"{PROMETHEUS_JOBS}: {len(jobs)} scrape jobs named {job!r} (jobs: {names})")
     return jobs[0]
 
 
 def _backend_target_port(doc: dict[str, Any]) -> None:
     configs = _scrape_job(doc, "flask-backend").get("static_configs") or []
     if not configs or configs[0].get("targets") != ["backend:5000"]:
-        raise StaleEdit(f"{PROMETHEUS}: job flask-backend does not scrape ['backend:5000'] ({configs!r})")
+        raise StaleEdit(f"{PROMETHEUS_JOBS}: job flask-backend does not scrape ['backend:5000'] "
+                        f"({configs!r})")
     configs[0]["targets"] = ["backend:8000"]
 
 
@@ -283,7 +285,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("prometheus-backend-target-port", "prometheus", "metrics",
           "the flask-backend scrape target is backend:8000",
           "A port from another app's config: the target is down and the app's metrics stop.",
-          (SCRAPE,), edits=(YamlMutate(PROMETHEUS, (), mutate_fn=_backend_target_port,
+          (SCRAPE,), edits=(YamlMutate(PROMETHEUS_JOBS, (), mutate_fn=_backend_target_port,
                                        text="job flask-backend scrapes backend:8000"),)),
     Fault("prometheus-scrape-every-2m", "prometheus", "metrics",
           "global scrape_interval: 2m (instead of 2s)",

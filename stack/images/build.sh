@@ -34,7 +34,10 @@ RECIPE=1
 source "$HERE/versions.env"
 : "${DEBIAN_SUITE:?versions.env: DEBIAN_SUITE missing}"
 : "${COLLECTOR_CORE_VERSION:?}" "${COLLECTOR_STABLE_VERSION:?}" "${COLLECTOR_CONTRIB_VERSION:?}"
-: "${JAEGER_VERSION:?}" "${VICTORIALOGS_VERSION:?}"
+: "${JAEGER_VERSION:?}" "${VICTORIALOGS_VERSION:?}" "${PROMETHEUS_VERSION:?}"
+# Prometheus 3.MINOR.PATCH is the Go module's v0.3MINOR.PATCH (3.16.0 -> 0.316.0).
+IFS=. read -r _pm _pn _pp <<<"$PROMETHEUS_VERSION"
+PROMETHEUS_MODULE_VERSION="0.${_pm}$(printf '%02d' "$((10#$_pn))").${_pp}"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
@@ -74,7 +77,7 @@ declare -A FROM_WHAT=(
   [backend]="app/backend/Dockerfile, BASE_IMAGE=lab/python:$DEBIAN_SUITE"
   [frontend]="app/frontend/Dockerfile, BASE_IMAGE=lab/nginx:$DEBIAN_SUITE NODE_IMAGE=lab/node:$DEBIAN_SUITE"
   [healthcheck]="stack/healthcheck (Go, stdlib only)"
-  [prometheus]="Debian prometheus package"
+  [prometheus]="github.com/prometheus/prometheus/cmd/{prometheus,promtool} v$PROMETHEUS_MODULE_VERSION (Prometheus $PROMETHEUS_VERSION, no web UI assets)"
   [otel-collector]="ocb v$COLLECTOR_CORE_VERSION, collector/builder-config.yaml"
   [jaeger]="github.com/jaegertracing/jaeger/cmd/jaeger v$JAEGER_VERSION"
   [victorialogs]="github.com/VictoriaMetrics/VictoriaLogs v$VICTORIALOGS_VERSION"
@@ -350,8 +353,32 @@ step_healthcheck() {
   say built "$(du -h "$bin" | cut -f1) static binary, copied to stack/healthcheck/bin/"
 }
 
+# Prometheus and promtool from the Go module at the release of versions.env, with the version
+# variables its own release builds set (promu), so /api/v1/status/buildinfo and `promtool --version`
+# say the release. The web UI's assets (a React build, `builtinassets`) are not in the module: the
+# binary answers the UI's pages with its own "Error opening React index.html"; the API is whole.
+# promtool stays in $CACHE/bin: the unit tests use it (tests/stack/prometheus_tools.py).
 step_prometheus() {
-  local ctx; ctx="$(stage_ctx prometheus "$HERE/prometheus/Dockerfile" "$HERE/prometheus/prometheus.yml" "$CACHE/bin/lab-healthcheck")"
+  need_go
+  local mod=github.com/prometheus/prometheus ver="$PROMETHEUS_MODULE_VERSION" name
+  local ldflags="-X github.com/prometheus/common/version.Version=$PROMETHEUS_VERSION"
+  ldflags+=" -X github.com/prometheus/common/version.Revision=v$ver"
+  ldflags+=" -X github.com/prometheus/common/version.Branch=HEAD"
+  ldflags+=" -X github.com/prometheus/common/version.BuildUser=lab@build.sh"
+  ldflags+=" -X github.com/prometheus/common/version.BuildDate=release"
+  local key="recipe=$RECIPE go=$GOVERSION module=$mod@v$ver version=$PROMETHEUS_VERSION"
+  DETAIL_PREFIX="binaries cached"
+  for name in prometheus promtool; do
+    if ! go_cached "$CACHE/bin/$name" "$key"; then
+      DETAIL_PREFIX="binaries built"
+      go_tool_build "$name" "$mod" "$ver" "cmd/$name" "$CACHE/bin/$name" "$ldflags"
+      echo "$key" >"$CACHE/bin/$name.key"
+    fi
+  done
+  "$CACHE/bin/promtool" --version
+  "$CACHE/bin/promtool" check config "$HERE/prometheus/prometheus.yml"
+  local ctx; ctx="$(stage_ctx prometheus "$CACHE/bin/prometheus" "$CACHE/bin/promtool" \
+    "$HERE/prometheus/prometheus.yml" "$CACHE/bin/lab-healthcheck")"
   docker_build prometheus "$HERE/prometheus/Dockerfile" "$ctx" "BASE_IMAGE=${TAG[base]}"
 }
 

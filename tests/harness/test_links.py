@@ -50,7 +50,9 @@ def test_jaeger_victorialogs_links_name_the_trace_its_records_and_its_series_aro
     assert "+" not in vmui.fragment  # a fragment's "+" is a plus to vmui, not a space
     graph = query(urls["Prometheus graph: the latency histogram around the request"])
     assert graph["g0.expr"] == "sum by (le) (rate(http_request_duration_seconds_bucket[1m]))"
-    assert graph["g0.tab"] == "0" and graph["g0.show_exemplars"] == "1"
+    assert urlsplit(urls["Prometheus graph: the latency histogram around the request"]).path == "/query"
+    assert graph["g0.tab"] == "graph" and graph["g0.show_exemplars"] == "1"
+    assert (graph["g0.range_input"], graph["g0.end_input"]) == ("20m", "2026-12-07 16:35:00")
     rng = query(urls["Prometheus API: the latency series around the request"])
     assert float(rng["start"]) == AT - 900 and float(rng["end"]) == AT + 300
     assert query(urls["Prometheus API: the exemplars (one carries this trace id)"])["query"] == \
@@ -62,6 +64,23 @@ def test_the_local_jaeger_ui_is_said_to_be_a_placeholder_and_only_its_api_shows_
     found = by_label(links.trace_links(JV, TRACE, AT, jaeger_ui=False))
     assert not found["Jaeger UI"].shows_data and "placeholder" in found["Jaeger UI"].note
     assert found["Jaeger API"].shows_data and found["Jaeger API"].kind == links.API
+
+
+def test_a_prometheus_without_ui_assets_is_said_so_and_only_its_api_shows_the_series() -> None:
+    found = by_label(links.trace_links(JV, TRACE, AT, prometheus_ui=False))
+    assert not found["Prometheus graph"].shows_data and "no UI" in found["Prometheus graph"].note
+    assert found["Prometheus API"].shows_data and found["Prometheus API"].kind == links.API
+
+
+def test_prometheus_without_ui_assets_is_told_from_its_ui() -> None:
+    """What lab/prometheus:local answers on /query (v3.16.0 built without ``builtinassets``), and a
+    page of the real UI."""
+    missing = ("Error opening React index.html: open web/ui/static/mantine-ui/index.html: "
+               "no such file or directory")
+    assert links.prometheus_ui_lacks_assets(500, missing)
+    assert not links.prometheus_ui_lacks_assets(200, "<!doctype html><html><head><title>Prometheus</title>"
+                                                     "<script type=\"module\" src=\"./assets/index.js\">")
+    assert not links.prometheus_ui_lacks_assets(503, "Service Unavailable")
 
 
 def test_tempo_loki_links_are_the_documented_apis_and_grafana_explore_panes() -> None:
@@ -126,6 +145,16 @@ def test_jaeger_ui_available_asks_the_ui_root_once() -> None:
     assert links.jaeger_ui_available(TL) is True  # no Jaeger in the set: nothing to ask
 
 
+def test_prometheus_ui_available_asks_its_query_page_once() -> None:
+    missing = "Error opening React index.html: open web/ui/static/mantine-ui/index.html: no such file"
+    with fake_server() as server:
+        server.route("GET", "/query", Reply(500, missing))
+        endpoints = {**JV, "prometheus": server.url}
+        assert links.prometheus_ui_available(endpoints) is False
+        assert links.prometheus_ui_available(endpoints) is False
+        assert len([r for r in server.requests if r.path == "/query"]) == 1
+
+
 def test_lab_links_refuses_a_bad_trace_id_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["links", "not-a-trace"]) == 2
     err = capsys.readouterr().err
@@ -141,8 +170,10 @@ def test_lab_links_json_on_an_existing_lab(tmp_path, capsys: pytest.CaptureFixtu
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     with fake_server() as server:
         server.route("GET", "/", Reply(200, "<html><script src=x></script>Jaeger UI</html>"))
+        server.route("GET", "/query", Reply(200, "<html><script src=x></script>Prometheus</html>"))
         base = server.url
-        endpoints = {**JV, "target": "existing", "traces": base, "backend": "http://127.0.0.9:5000",
+        endpoints = {**JV, "target": "existing", "traces": base, "prometheus": base,
+                     "backend": "http://127.0.0.9:5000",
                      "collector_health": "http://127.0.0.9:13133"}
         path = tmp_path / "lab.json"
         path.write_text(json.dumps(endpoints))
@@ -154,4 +185,6 @@ def test_lab_links_json_on_an_existing_lab(tmp_path, capsys: pytest.CaptureFixtu
     assert out["trace_id"] == TRACE and out["at"] == AT
     ui = next(link for link in out["links"] if link["label"] == "Jaeger UI: the trace")
     assert ui["shows_data"] is True and ui["url"] == f"{base}/trace/{TRACE}"
+    graph = next(link for link in out["links"] if link["label"].startswith("Prometheus graph"))
+    assert graph["shows_data"] is True and graph["url"].startswith(f"{base}/query?")
     assert unquote(out["links"][2]["url"]).count(TRACE) == 1

@@ -1,6 +1,6 @@
 """harness.clients.hops against metric texts captured from the running lab (tests/harness/fixtures/pipeline,
 README there: lab/otel-collector:local 0.165.0, VictoriaLogs 1.52.1, the backend's prometheus_client,
-Prometheus 2.42): what each hop counted, how two moments compare, and the one line a failing step
+Prometheus 2.42 and 3.16.0): what each hop counted, how two moments compare, and the one line a failing step
 appends. The reads go over real HTTP to recorded answers, as the signal clients' tests do."""
 
 from __future__ import annotations
@@ -99,6 +99,22 @@ def test_a_stopped_collector_is_read_from_prometheus_last_scrape(server) -> None
     uptime_at = max(s.at for s in hops.samples_from_query(result) if s.name == "otelcol_process_uptime")
     assert c.started_at == pytest.approx(uptime_at - 268.771369574)
 
+
+def test_prometheus_3_answers_the_same_shape_for_a_stopped_collector(server) -> None:
+    """The same read against Prometheus 3.16.0 (lab/prometheus:local, 2026-12-07): its range
+    selectors are left-open and it negotiates the scrape format, and the reader still finds the
+    last scrape before the stop (the collector's own /metrics said 130 spans, 2497 log records a
+    few seconds later, uptime 1260.3 s)."""
+    from harness.clients.prometheus import PrometheusClient
+
+    server.route("GET", "/api/v1/query",
+                 Reply(body=json.loads(text("prometheus-3.16-collector-down.json"))))
+    result = PrometheusClient(server.url).query('{job="otel-collector"}[3m]')
+    samples = hops.samples_from_query(result)
+    c = CollectorView.from_samples(samples, "prometheus", NOW)
+    assert c.accepted["traces"] == 130.0 and c.accepted["logs"] == 2495.0
+    uptime_at = max(s.at for s in samples if s.name == "otelcol_process_uptime")
+    assert c.started_at == pytest.approx(uptime_at - 1259.307600672)
 
 # ------------------------------------------------------------------------------------ moments
 

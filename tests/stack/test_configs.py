@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from harness.base import services
+from tests.stack.prometheus_tools import require_prometheus_tool
 from tests.stack.test_configs_support import (
     STACK,
     STORE_SETS,
@@ -23,7 +24,6 @@ from tests.stack.test_configs_support import (
     compose_files,
     compose_v2_available,
     require_image,
-    require_tool,
     run_compose,
 )
 
@@ -67,15 +67,18 @@ def collector_config(store_set: str | None) -> Any:
 # == Prometheus ===================================================================================
 @pytest.mark.parametrize("name", PROMETHEUS_CONFIGS)
 def test_promtool_check_config(name: str) -> None:
-    promtool = require_tool("promtool")
+    promtool = require_prometheus_tool("promtool")
     proc = run([promtool, "check", "config", str(STACK / "prometheus" / name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The rule files are found through the relative glob (a typo would silently load none).
     assert "2 rule files found" in proc.stdout, proc.stdout
+    # promtool loads the scrape_config_files too: a job in error there fails the check above, and
+    # the check names none of their files when they match nothing.
+    assert "SUCCESS" in proc.stdout, proc.stdout
 
 
 def test_promtool_check_rules() -> None:
-    promtool = require_tool("promtool")
+    promtool = require_prometheus_tool("promtool")
     rules = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
     assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml"}
     proc = run([promtool, "check", "rules", *map(str, rules)])
@@ -84,7 +87,7 @@ def test_promtool_check_rules() -> None:
 
 def test_promtool_rule_unit_tests() -> None:
     """The SLI rules compute the right values on synthetic series (stack/prometheus/tests)."""
-    promtool = require_tool("promtool")
+    promtool = require_prometheus_tool("promtool")
     proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / "sli.test.yml")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -111,7 +114,23 @@ def test_sli_rule_names_and_windows() -> None:
 
 
 def _jobs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {job["job_name"]: job for job in config["scrape_configs"]}
+    return {job["job_name"]: job for job in config.get("scrape_configs") or []}
+
+
+def prometheus_jobs(name: str) -> dict[str, dict[str, Any]]:
+    """The scrape jobs Prometheus runs for ``stack/prometheus/<name>``: its own and those of every
+    file its scrape_config_files name (globs, relative to it, as Prometheus reads them)."""
+    folder = STACK / "prometheus"
+    config = load_yaml(f"prometheus/{name}")
+    jobs = _jobs(config)
+    for pattern in config.get("scrape_config_files") or []:
+        files = sorted(folder.glob(pattern))
+        assert files, f"{name}: scrape_config_files {pattern!r} matches no file"
+        for path in files:
+            more = _jobs(yaml.safe_load(path.read_text(encoding="utf-8")))
+            assert not set(more) & set(jobs), f"{name}: jobs {set(more) & set(jobs)} twice"
+            jobs.update(more)
+    return jobs
 
 
 def test_prometheus_scrape_jobs_per_store_set() -> None:
@@ -133,16 +152,9 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
             "grafana",
         },
     }
-    base = load_yaml("prometheus/prometheus.yml")
     for name, jobs in expected.items():
-        config = load_yaml(f"prometheus/{name}")
-        assert set(_jobs(config)) == jobs, name
-        assert config["global"]["scrape_interval"] == "2s", name
-        assert all(job.get("scrape_interval", "2s") == "2s" for job in config["scrape_configs"]), name
-        # The jobs every set shares stay identical to the base file's.
-        for job_name, job in _jobs(base).items():
-            assert _jobs(config)[job_name] == job, f"{name}: job {job_name} drifted from prometheus.yml"
-        assert config["rule_files"] == base["rule_files"]
+        assert set(prometheus_jobs(name)) == jobs, name
+        assert all(job.get("scrape_interval", "2s") == "2s" for job in prometheus_jobs(name).values()), name
     targets = {
         "flask-backend": "backend:5000",
         "otel-collector": "otel-collector:8888",
@@ -153,9 +165,36 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
         "grafana": "grafana:3000",
     }
     for name in PROMETHEUS_CONFIGS:
-        for job_name, job in _jobs(load_yaml(f"prometheus/{name}")).items():
+        for job_name, job in prometheus_jobs(name).items():
             if job_name in targets:
                 assert job["static_configs"][0]["targets"] == [targets[job_name]], (name, job_name)
+
+
+def test_prometheus_files_differ_only_in_their_store_set() -> None:
+    """Each job is written once (scrape/), each config file reads the shared jobs and its set's
+    through scrape_config_files, and the files' own settings are one block but for the set's label."""
+    written: dict[str, str] = {}
+    for path in sorted((STACK / "prometheus" / "scrape").glob("*.yml")):
+        for job in _jobs(yaml.safe_load(path.read_text(encoding="utf-8"))):
+            assert job not in written, f"job {job} is written in {written.get(job)} and {path.name}"
+            written[job] = path.name
+    base = load_yaml("prometheus/prometheus.yml")
+    for name in PROMETHEUS_CONFIGS:
+        config = load_yaml(f"prometheus/{name}")
+        store_set = name.removeprefix("prometheus").removesuffix(".yml").removeprefix(".")
+        assert "scrape_configs" not in config, f"{name}: jobs belong in scrape/"
+        assert config["scrape_config_files"] == ["scrape/common.yml"] + (
+            [f"scrape/{store_set}.yml"] if store_set else []), name
+        assert config["global"]["external_labels"]["stores"] == (store_set or "none"), name
+        assert config["global"]["scrape_interval"] == "2s", name
+        assert _but_the_set(config) == _but_the_set(base), f"{name} drifted from prometheus.yml"
+
+
+def _but_the_set(config: dict[str, Any]) -> dict[str, Any]:
+    """A Prometheus config less what names its store set (its scrape files, its ``stores`` label)."""
+    out = {k: v for k, v in config.items() if k != "scrape_config_files"}
+    labels = {k: v for k, v in out["global"]["external_labels"].items() if k != "stores"}
+    return {**out, "global": {**out["global"], "external_labels": labels}}
 
 
 # == Collector ====================================================================================
@@ -613,9 +652,10 @@ def test_compose_store_set_points_collector_and_prometheus_at_its_files(store_se
     )
 
 
-def test_prometheus_flags_accepted_by_host_prometheus() -> None:
-    """The compose flags parse on Debian's Prometheus 2.42 (the binary of lab/prometheus:local)."""
-    prometheus = require_tool("prometheus")
+def test_prometheus_flags_accepted_by_the_lab_prometheus() -> None:
+    """The compose flags parse on the lab's Prometheus (the binary of lab/prometheus:local, the
+    release of the registry pin)."""
+    prometheus = require_prometheus_tool("prometheus")
     flags = compose_config(compose_files(None, False), _env_for(None))["services"]["prometheus"]["command"]
     proc = run([prometheus, *[f for f in flags if not f.startswith("--config.file")], "--help"])
     # --help exits 0 only when every other flag parsed.

@@ -1,11 +1,11 @@
 """Every PromQL query of every provisioned Grafana dashboard runs against a real Prometheus holding
 metrics in the app's format, and must parse and return data.
 
-The host's Prometheus (Debian's 2.42, the same binary as lab/prometheus:local) is started on a free
-loopback port with the stack's own recording rules and the compose flags. It scrapes a tiny HTTP
-server of this test that serves prometheus_client metrics shaped like taskapp's (same names, labels
-and buckets) and simulates a little traffic on every scrape: requests to several endpoints, some
-answered 500, some slow, and database statements of the four kinds.
+The lab's Prometheus (the binary of lab/prometheus:local, found by tests/stack/prometheus_tools.py)
+is started on a free loopback port with the stack's own recording rules and the compose flags. It
+scrapes a tiny HTTP server of this test that serves prometheus_client metrics shaped like taskapp's
+(same names, labels and buckets) and simulates a little traffic on every scrape: requests to several
+endpoints, some answered 500, some slow, and database statements of the four kinds.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.stack.prometheus_tools import require_prometheus_tool
 from tests.stack.test_configs_support import (
     STACK,
     PanelQuery,
@@ -34,7 +35,6 @@ from tests.stack.test_configs_support import (
     compose_env,
     compose_files,
     promql_queries,
-    require_tool,
     substitute_variables,
 )
 
@@ -162,7 +162,7 @@ def query(base: str, expr: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def prometheus(sample_app: tuple[SampleApp, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The host's Prometheus with the stack's rules and compose flags, scraping the sample app."""
-    binary = require_tool("prometheus")
+    binary = require_prometheus_tool("prometheus")
     _, app_port = sample_app
     workdir: Path = tmp_path_factory.mktemp("prometheus")
     rules = STACK / "prometheus" / "rules"

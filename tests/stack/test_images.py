@@ -78,6 +78,7 @@ def test_versions_env_is_plain_and_complete() -> None:
         "COLLECTOR_CONTRIB_VERSION",
         "JAEGER_VERSION",
         "VICTORIALOGS_VERSION",
+        "PROMETHEUS_VERSION",
     ):
         assert v.get(key), f"versions.env lacks {key}"
     for key in (
@@ -86,6 +87,7 @@ def test_versions_env_is_plain_and_complete() -> None:
         "COLLECTOR_CONTRIB_VERSION",
         "JAEGER_VERSION",
         "VICTORIALOGS_VERSION",
+        "PROMETHEUS_VERSION",
     ):
         assert re.fullmatch(r"\d+\.\d+\.\d+", v[key]), f"{key}={v[key]} is not X.Y.Z (no leading v)"
 
@@ -134,6 +136,17 @@ def test_build_sh_lists_every_image_and_says_what_cannot_be_built() -> None:
         assert "not buildable here" in line and "AGPL" in line, line
     for tag in LOCAL_TAGS:
         assert tag in out, f"--list does not name {tag}"
+
+
+def test_build_sh_builds_prometheus_from_the_module_version_of_the_release() -> None:
+    """Prometheus 3.MINOR.PATCH is tagged v0.3MINOR.PATCH in its Go module (3.16.0 is v0.316.0)."""
+    major, minor, patch = read_versions()["PROMETHEUS_VERSION"].split(".")
+    out = subprocess.run(
+        [str(BUILD_SH), "--list"], check=True, capture_output=True, text=True, timeout=30
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("prometheus "))
+    assert f"v0.{major}{int(minor):02d}.{patch} " in line, line
+    assert "github.com/prometheus/prometheus/cmd/{prometheus,promtool}" in line, line
 
 
 def test_build_sh_rejects_unknown_names() -> None:
@@ -300,3 +313,43 @@ def test_collector_image_validates_its_default_config() -> None:
         "health_check",
     ):
         assert f"name: {name}\n" in comps, name
+
+
+@pytest.mark.docker
+def test_prometheus_image_is_the_release_of_versions_env_without_its_ui() -> None:
+    """lab/prometheus:local runs (as the lab runs it: its default command, port 9090) and says the
+    release of versions.env in /api/v1/status/buildinfo and `promtool --version`; its UI page
+    answers what harness.clients.links recognises as "built without the UI's assets"."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from harness.clients import links
+
+    _inspect("lab/prometheus:local")
+    want = read_versions()["PROMETHEUS_VERSION"]
+    tool = subprocess.run(["docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/promtool",
+                           "lab/prometheus:local", "--version"], capture_output=True, text=True, timeout=120)
+    assert f"promtool, version {want} " in tool.stdout, tool.stdout + tool.stderr
+    run = subprocess.run(["docker", "run", "-d", "--rm", "-p", "127.0.0.1::9090", "lab/prometheus:local"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    container = run.stdout.strip()
+    try:
+        port = subprocess.run(["docker", "port", container, "9090/tcp"], capture_output=True, text=True,
+                              timeout=30, check=True).stdout.split(":")[-1].strip()
+        base = f"http://127.0.0.1:{port}"
+        deadline, info = time.monotonic() + 60, None
+        while info is None:
+            try:
+                with urllib.request.urlopen(f"{base}/api/v1/status/buildinfo", timeout=5) as resp:
+                    info = json.loads(resp.read())["data"]
+            except (OSError, ValueError):
+                assert time.monotonic() < deadline, "lab/prometheus:local did not answer within 60 s"
+                time.sleep(0.5)
+        assert info["version"] == want, info
+        with pytest.raises(urllib.error.HTTPError) as page:
+            urllib.request.urlopen(f"{base}/query", timeout=5)
+        assert links.prometheus_ui_lacks_assets(page.value.code, page.value.read().decode()), page.value.code
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
