@@ -43,11 +43,11 @@ for arg in "$@"; do
 done
 AS=${PREPARE_AS:-sudo $0${*:+ $*}}
 
-# What the lab and its tests use, on every host. docker-compose (v1) and prometheus (promtool) are
-# for the unit tests of the compose wrapper's fallback and of the rules; postgresql for the app's
+# What the lab and its tests use, on every host. docker-compose (v1) is for the unit tests of the
+# compose wrapper's fallback (promtool is the images' own build, stack/images/.cache/bin); postgresql for the app's
 # PostgreSQL tests; chromium-headless-shell for the @ui scenarios and the living-docs check (no
 # browser download here); unzip for a Go toolchain from the module proxy.
-PKGS=(docker.io apparmor docker-compose debootstrap iptables nftables postgresql prometheus nginx-light
+PKGS=(docker.io apparmor docker-compose debootstrap iptables nftables postgresql nginx-light
       rsync ca-certificates curl unzip python3-venv chromium chromium-headless-shell nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)  # a nodejs that bundles npm (NodeSource) conflicts with npm
 
@@ -153,7 +153,7 @@ if ((${#need_pkgs[@]})); then
   long timeout 600 apt-get update -q
   long timeout 1800 apt-get install -y -q --no-install-recommends "${need_pkgs[@]}"
   # Debian starts these on install where it can; the lab runs its own, not the host's.
-  for svc in nginx prometheus postgresql; do (service "$svc" stop >/dev/null 2>&1 || true); done
+  for svc in nginx postgresql; do (service "$svc" stop >/dev/null 2>&1 || true); done
   done_part "installed ${#need_pkgs[@]}: ${need_pkgs[*]}"
 else
   done_part "all ${#PKGS[@]} present"
