@@ -17,6 +17,16 @@ Feature: Two hosts, and nothing lost across the link between them
     Then the app host reaches the observability host only through the link
 
   @traces @logs @metrics
+  Scenario: Steady traffic crosses the link whole: every trace, every log record, every request counted
+    Given steady traffic of 5 requests a second for 10 seconds
+    When the traffic has ended
+    Then every request succeeded
+    And every request's trace is in the trace store
+    And every request's log records are in the log store
+    And Prometheus counted every request
+    And the agent's pipelines refuse data before it runs out of memory: a memory_limiter first
+
+  @traces @logs @metrics
   Scenario: A 30-second partition between the hosts loses nothing; the agent's queue grows and drains
     Given steady traffic of 2 requests a second for 60 seconds
     When the link between the hosts is cut for 30 seconds during the traffic
@@ -57,6 +67,16 @@ Feature: Two hosts, and nothing lost across the link between them
     And every request's trace is in the trace store
     And every request's log records are in the log store
     And the delivery delay across the link is reported
+
+  @traces @logs
+  Scenario: The agent restarted while the link is cut loses nothing it had queued
+    Given steady traffic of 2 requests a second for 60 seconds
+    When the link between the hosts is cut for 30 seconds during the traffic
+    And the "otel-agent" service is restarted during the traffic
+    And the traffic has ended
+    Then every request succeeded
+    And every request's trace is in the trace store
+    And every request's log records are in the log store
 
   @traces @logs
   Scenario: The agent stopped: users unaffected, the loss placed at app → agent within the SDK's budget

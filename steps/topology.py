@@ -42,6 +42,11 @@ def only_through_the_link(lab: Lab) -> None:
     topology.app_host_reaches_only_the_link(lab)
 
 
+@then("the agent's pipelines refuse data before it runs out of memory: a memory_limiter first")
+def agent_memory_limiter(lab: Lab) -> None:
+    topology.agent_has_memory_limiter(lab)
+
+
 @when(sentence("the link between the hosts is cut for {seconds:Duration} during the traffic"),
       target_fixture="fault")
 def hosts_cut(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, seconds: float) -> LoadAction:

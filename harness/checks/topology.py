@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from harness.base import evidence, services
+from harness.base import evidence, observes, services
 from harness.base.errors import LabError
+from harness.base.http import session
+from harness.clients.hops import parse_exposition, total
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
@@ -57,3 +59,30 @@ def app_host_reaches_only_the_link(lab: Lab) -> dict[str, str]:
         raise AssertionError("the app host's reach across the link is not what the split topology says: "
                              + "; ".join(wrong))
     return answers
+
+
+def agent_has_memory_limiter(lab: Lab) -> dict[str, float]:
+    """The agent's own metrics show a memory_limiter taking in each collected signal's items (the
+    processor's incoming-items counter, labelled with its name), so it refuses data before the agent
+    runs out of memory."""
+    url = getattr(lab.endpoints, "agent_metrics", None)
+    if not url:
+        raise AssertionError("the lab has no agent metrics endpoint (is it --topology split?)")
+    http = session(timeout=10.0, record=False)
+    try:
+        answer = http.get(f"{url}/metrics")
+    finally:
+        http.close()
+    if answer.status_code != 200:
+        raise LabError(f"GET {url}/metrics answered {answer.status_code}")
+    samples = parse_exposition(answer.text)
+    seen = {signal: total(samples, "otelcol_processor_incoming_items", processor="memory_limiter",
+                          otel_signal=signal) or 0.0 for signal in observes.COLLECTED}
+    evidence.attach("note", "items the agent's memory_limiter took in", url=f"{url}/metrics", **seen)
+    missing = [signal for signal, items in seen.items() if not items]
+    if missing:
+        processors = sorted({s.labels.get("processor", "") for s in samples if s.labels.get("processor")})
+        raise AssertionError(f"the agent's {' and '.join(missing)} pipeline has no memory_limiter taking in "
+                             f"items (its processors counting items: {processors or 'none'}): nothing "
+                             "refuses data before the agent runs out of memory")
+    return seen
