@@ -201,7 +201,7 @@ class Accounting:
         sent, received, wide = h.get(SENT), h.get(STORE_RECEIVED), self.sent_at_most(signal)
         if sent is None or received is None or wide is None:
             return None
-        text = (f"{signal}, collector → store: sent {sent:.0f} {noun} inside the store's window "
+        text = (f"{signal}, {self.collector_name} → store: sent {sent:.0f} {noun} inside the store's window "
                 f"(in flight at read: {self.in_flight_at_read(signal):.0f}, so at most {wide:.0f}); "
                 f"the store counted {received:.0f}")
         if h.get(STORE_RESTARTED):
