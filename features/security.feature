@@ -24,6 +24,8 @@ Feature: The lab's security posture
       | tempo          |
       | loki           |
       | grafana        |
+      | otel-agent     |
+      | link           |
 
   Scenario: Only the documented ports listen on the host
     Then the lab publishes only its documented ports

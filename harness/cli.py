@@ -416,7 +416,7 @@ def cmd_box(args: argparse.Namespace, config: LabConfig, display: Display) -> in
 def cmd_sensitivity(args: argparse.Namespace, config: LabConfig, display: Display) -> int:
     from harness.faults import sensitivity
 
-    faults = sensitivity.choose_faults(args.fault or (), ci=args.ci)
+    faults = sensitivity.choose_faults(args.fault or (), ci=args.ci, topology=config.topology)
     if args.list:
         for fault in faults:
             flag = " [ci]" if fault.ci else ""

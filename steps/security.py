@@ -18,7 +18,8 @@ def anonymous_not_admin(lab: Lab) -> None:
 @then(sentence('the main process of the "{service}" container runs as a non-root user'))
 def non_root(lab: Lab, service: str) -> None:
     if service not in posture.services_of(lab):
-        pytest.skip(f"{service} is not part of the {lab.config.stores} store set")
+        pytest.skip(f"{service} is not part of this lab ({lab.config.stores} store set, "
+                    f"{lab.config.topology} topology)")
     posture.main_process_not_root(lab, service)
 
 

@@ -149,6 +149,7 @@ class LabConfig:
 
     target: str = _default("target")
     stores: str = _default("stores")
+    topology: str = _default("topology")
     image_source: str = _default("image_source")
     lab_host: str | None = None
     endpoints_file: Path | None = None
@@ -205,6 +206,12 @@ class LabConfig:
     @property
     def stack_dir(self) -> Path:
         return self.repo_root / "stack"
+
+    @property
+    def split(self) -> bool:
+        """The lab is two hosts (``--topology split``): an app host with a collector agent, an
+        observability host with the gateway and the stores, one link between them."""
+        return self.topology == "split"
 
     @property
     def has_grafana(self) -> bool:

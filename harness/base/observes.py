@@ -32,6 +32,7 @@ APP_SERVICE: Final = "flask-backend"  # OTEL_SERVICE_NAME of the backend, and it
 BROWSER_SERVICE: Final = "frontend-browser"  # the page's own spans, exported through the front
 APP_JOB: Final = APP_SERVICE  # Prometheus' job that scrapes the backend's /metrics
 COLLECTOR_JOB: Final = "otel-collector"  # Prometheus' job that scrapes the collector's own metrics
+AGENT_JOB: Final = "otel-agent"  # split topology: the job that scrapes the app host's collector agent
 REQUEST_COUNTER: Final = "http_requests_total"  # the app's request counter (prometheus_client)
 
 

@@ -42,6 +42,9 @@ TARGETS: Final = (AUTO, *TARGET_CLASSES)
 IMAGE_SOURCES: Final = ("auto", "registry", "local")
 DESTROY_POLICIES: Final = ("passing", "always", "never")
 COMPOSE_COMMANDS: Final = ("docker compose", "docker-compose")
+# single: one host (today's lab); split: an app host with a collector agent and an observability
+# host with the gateway and the stores, one link between them (stack/compose.split.yaml, ADR 0018).
+TOPOLOGIES: Final = ("single", "split")
 MAX_TIMEOUT_SCALE: Final = 100.0  # beyond this a timeout is "forever", which nothing may wait
 
 # Which options a row belongs to (Option.scope).
@@ -186,6 +189,9 @@ OPTIONS: Final[Mapping[str, Option]] = MappingProxyType({
         Option("stores", "LAB_STORES", observes.STORE_SET_NAMES[0],
                "the trace and log stores (`lab`: the last deploy's when not given)", "--stores",
                observes.STORE_SET_NAMES, commands=(PYTEST, LAB_COMMON)),
+        Option("topology", "LAB_TOPOLOGY", TOPOLOGIES[0],
+               "one host, or split: an app host with a collector agent and an observability host, "
+               "one link between them", "--topology", TOPOLOGIES, commands=(PYTEST, LAB_COMMON)),
         Option("image_source", "LAB_IMAGE_SOURCE", "auto",
                "registry, local (lab/*:local images) or auto", "--image-source", IMAGE_SOURCES,
                commands=(PYTEST, LAB_UP)),

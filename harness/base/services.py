@@ -18,6 +18,8 @@ from typing import Final
 from harness.base import observes
 
 STORE_SETS: Final = observes.STORE_SET_NAMES
+TOPOLOGIES: Final = ("single", "split")  # --topology (harness.base.options.TOPOLOGIES)
+SPLIT_ONLY: Final = ("split",)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Service:
     role: str = ""
     # further URLs of the service in Endpoints: key -> port (optional keys: old endpoints files lack them)
     more_endpoints: tuple[tuple[str, int], ...] = ()
+    topologies: tuple[str, ...] = TOPOLOGIES  # the topologies that run it (split: the agent, the link)
+    host: str = ""  # split topology: "app" or "obs" (the link is on both: "")
 
 
 def _ports(**named: int) -> MappingProxyType[int, str]:
@@ -64,26 +68,45 @@ SERVICES: Final[dict[str, Service]] = {
         *(_store(kind) for kind in observes.STORE_KINDS.values()),
         Service("grafana", _ports(http=3000), "grafana", 3000, "/api/health", observes.sets_with("grafana"),
                 role="dashboards joining the three signals"),
+        # The split topology (stack/compose.split.yaml, ADR 0018): the app host's collector agent and
+        # the one link between the two hosts.
+        Service("otel-agent", _ports(agent_metrics=8889), "agent_metrics", 8889, "/metrics",
+                local_image="lab/otel-collector:local", topologies=SPLIT_ONLY, host="app",
+                role="OpenTelemetry Collector agent on the app host: OTLP in, on to the gateway"),
+        Service("link", MappingProxyType({}), None, None, "", local_image="lab/link:local",
+                may_run_as_root=True, topologies=SPLIT_ONLY,
+                role="the one routed link between the app host and the observability host (NET_ADMIN)"),
     )
 }
 
 SERVICE_NAMES: Final = tuple(SERVICES)
 
 
-def services_of(stores: str) -> list[Service]:
-    """The services a store set runs, in catalogue order."""
-    return [s for s in SERVICES.values() if stores in s.store_sets]
+APP_HOST: Final = ("frontend", "backend", "otel-agent")  # the split topology's app host
 
 
-def documented_ports(stores: str | None = None) -> dict[str, set[int]]:
-    """Service -> the host ports it publishes (every service when ``stores`` is None)."""
-    chosen = SERVICES.values() if stores is None else services_of(stores)
-    return {s.name: set(s.ports) for s in chosen}
+def services_of(stores: str, topology: str = "single") -> list[Service]:
+    """The services a store set runs in a topology, in catalogue order."""
+    return [s for s in SERVICES.values() if stores in s.store_sets and topology in s.topologies]
 
 
-def all_ports() -> dict[int, str]:
-    """Every documented port -> ``service/purpose`` (what the Vagrantfile forwards)."""
-    return {p: f"{s.name}/{what}" for s in SERVICES.values() for p, what in s.ports.items()}
+def obs_host(stores: str) -> list[str]:
+    """The split topology's observability host: every service of the set but the app host's and the link."""
+    return [s.name for s in services_of(stores, "split") if s.name not in APP_HOST and s.name != "link"]
+
+
+def documented_ports(stores: str | None = None, topology: str | None = None) -> dict[str, set[int]]:
+    """Service -> the host ports it publishes (every service when ``stores`` is None; of every
+    topology when ``topology`` is None)."""
+    chosen = SERVICES.values() if stores is None else services_of(stores, topology or "split")
+    return {s.name: set(s.ports) for s in chosen if topology is None or topology in s.topologies}
+
+
+def all_ports(topology: str = "single") -> dict[int, str]:
+    """Every documented port of a topology -> ``service/purpose`` (what the Vagrantfile forwards: the
+    single topology's)."""
+    return {p: f"{s.name}/{what}" for s in SERVICES.values() if topology in s.topologies
+            for p, what in s.ports.items()}
 
 
 def provides(stores: str) -> frozenset[str]:
@@ -91,9 +114,9 @@ def provides(stores: str) -> frozenset[str]:
     return frozenset(s.name for s in services_of(stores) if s.store_sets != STORE_SETS)
 
 
-def endpoint_services(stores: str) -> dict[str, Service]:
-    """Endpoint key -> the service behind it, for one store set."""
-    return {s.endpoint: s for s in services_of(stores) if s.endpoint}
+def endpoint_services(stores: str, topology: str = "single") -> dict[str, Service]:
+    """Endpoint key -> the service behind it, for one store set and topology."""
+    return {s.endpoint: s for s in services_of(stores, topology) if s.endpoint}
 
 
 def required_endpoints(stores: str) -> tuple[str, ...]:
@@ -117,12 +140,17 @@ def more_endpoints(stores: str) -> dict[str, int]:
     return {key: port for s in services_of(stores) for key, port in s.more_endpoints}
 
 
-def local_images(stores: str) -> dict[str, str] | None:
-    """Service -> lab/*:local tag for a store set whose every image can be built here, else None."""
-    chosen = services_of(stores)
+def local_images(stores: str, topology: str = "single") -> dict[str, str] | None:
+    """Service -> lab/*:local tag for a store set whose every image can be built here, else None (an
+    image two services run, as the agent runs the collector's, under the first of them: the build step)."""
+    chosen = services_of(stores, topology)
     if any(s.local_image is None for s in chosen):
         return None
-    return {s.name: s.local_image for s in chosen if s.local_image}
+    out: dict[str, str] = {}
+    for s in chosen:
+        if s.local_image and s.local_image not in out.values():
+            out[s.name] = s.local_image
+    return out
 
 
 def unbuildable(stores: str) -> tuple[str, ...]:

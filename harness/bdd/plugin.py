@@ -102,6 +102,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN_KEY] = LabLifecycle(lab_config, on_start=add_run_info)
     config.stash[_RUN_OPTIONS] = run
     add_run_info("stores", lab_config.stores)
+    add_run_info("topology", lab_config.topology)
     add_run_info("target", lab_config.target)
     add_run_info("timeouts", timeouts.header(lab_config.timeout_scale))
 

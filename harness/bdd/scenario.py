@@ -50,6 +50,7 @@ FEATURE_TAGS: dict[str, str] = {
     "ui": "drives the page in a real browser (Debian's Chromium through Playwright)",
     "quiet": "needs a lab that has served no request for a minute (SLI windows): runs first on its lab",
     "network": "a fault in the lab's own network (nft partition, tc netem delay), at a rate a TCG VM carries",
+    "topology": "needs the split topology (--topology split): an app host, an observability host, one link",
 }
 
 
@@ -58,6 +59,7 @@ TAG_NEEDS: dict[str, tuple[str, ...]] = {
     "destructive": (CONTROL,),
     "vm": (VM,),
     "network": (HOST_SHELL,),
+    "topology": (HOST_SHELL,),
 }
 # What a step needs of the target beyond its scenario's tags, by the sentence its definition is
 # registered under (tests/harness/test_run_policy.py checks that each is one).
@@ -94,6 +96,9 @@ def static_skip_reason(config: LabConfig, tags: set[str], steps: Iterable[str] =
     """Why a scenario with these tags and steps cannot run with this config (known before the lab is
     up): a service its store set lacks, or a capability the chosen target's class cannot have with
     this config (``auto`` is decided when the run starts: :func:`runtime_skip_reason`)."""
+    if "topology" in tags and not config.split:
+        return (f"@topology needs the split topology (an app host with a collector agent, an observability "
+                f"host, one link between them); this lab is {config.topology} (use --topology split)")
     if "grafana" in tags and not config.has_grafana:
         return (
             f"@grafana needs Grafana, which the {config.stores} store set does not have "

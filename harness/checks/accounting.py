@@ -35,6 +35,14 @@ from harness.checks.traces import SERVICE, server_span, sql_descendant
 from harness.clients import hops
 from harness.clients.hops import (
     ACCEPTED,
+    AGENT_ACCEPTED,
+    AGENT_ENQUEUE_FAILED,
+    AGENT_IN_FLIGHT,
+    AGENT_QUEUE_SIZE,
+    AGENT_REFUSED,
+    AGENT_RESTARTED,
+    AGENT_SEND_FAILED,
+    AGENT_SENT,
     APP_ALL_REQUESTS,
     APP_REQUESTS,
     COLLECTOR_RESTARTED,
@@ -193,7 +201,7 @@ class Accounting:
         sent, received, wide = h.get(SENT), h.get(STORE_RECEIVED), self.sent_at_most(signal)
         if sent is None or received is None or wide is None:
             return None
-        text = (f"{signal}, collector → store: sent {sent:.0f} {noun} inside the store's window "
+        text = (f"{signal}, {self.collector_name} → store: sent {sent:.0f} {noun} inside the store's window "
                 f"(in flight at read: {self.in_flight_at_read(signal):.0f}, so at most {wide:.0f}); "
                 f"the store counted {received:.0f}")
         if h.get(STORE_RESTARTED):
@@ -231,29 +239,32 @@ class Accounting:
                                                (STORE_RESTARTED, "the store")) if h.get(key)]
             return "nothing lost" + (f" ({' and '.join(restarts)} restarted)" if restarts else "")
         noun = hops.NOUNS[signal]
-        places = []
+        c = self.collector_name
+        places = self.agent_places(signal) if self.split else []
         expected = self.expected_items(signal)
         accepted = h.get(ACCEPTED)
         refused = h.get(REFUSED, 0.0) + h.get(RECEIVER_FAILED, 0.0)
+        before = "agent → gateway" if self.split else "app → collector"
         if refused:
             limiter = h.get(LIMITER_REFUSED, 0.0)
-            places.append(f"app → collector: the collector refused {refused:.0f} {noun}"
+            places.append(f"{before}: the {c} refused {refused:.0f} {noun}"
                           + (f" ({limiter:.0f} by its memory_limiter)" if limiter else ""))
-        if accepted is not None and expected is not None and _short_of(accepted + refused, expected):
+        if (not self.split and accepted is not None and expected is not None
+                and _short_of(accepted + refused, expected)):
             places.append(f"app → collector: the collector took in {accepted:.0f} of ~{expected:.0f} {noun}"
                           " (the app's SDK could not deliver the rest)")
         sent = h.get(SENT)
         failed, full = self.widest(signal, SEND_FAILED) or 0.0, self.widest(signal, ENQUEUE_FAILED) or 0.0
         if self.lost_inside(signal):
-            places.append(f"inside the collector: it accepted {accepted:.0f} {noun} and sent "
-                          f"{self.widest(signal, SENT):.0f}")
+            places.append(f"{'in the gateway' if self.split else 'inside the collector'}: it accepted "
+                          f"{accepted:.0f} {noun} and sent {self.widest(signal, SENT):.0f}")
         if failed or full:
-            places.append(f"collector → store: {failed:.0f} {noun} failed after the retries, "
+            places.append(f"{c} → store: {failed:.0f} {noun} failed after the retries, "
                           f"{full:.0f} found the sending queue full")
         received = h.get(STORE_RECEIVED)
         store_restarted = bool(h.get(STORE_RESTARTED))
         if self.lost_to_store(signal):
-            places.append(f"collector → store: the store counted {received:.0f} of the {sent:.0f} "
+            places.append(f"{c} → store: the store counted {received:.0f} of the {sent:.0f} "
                           f"{noun} sent")
         found_items = self.spans_found if signal == "traces" else account.found
         if not places and received is not None and _short_of(found_items, received):
@@ -265,6 +276,81 @@ class Accounting:
                           f"{account.expected} {account.unit} are not there "
                           "(a store that lost what it held?)")
         return "; ".join(places)
+
+    # ------------------------------------------------------------------ the agent (split topology)
+    @property
+    def split(self) -> bool:
+        """The lab had an agent on an app host (its counters were read)."""
+        return any(AGENT_ACCEPTED in self.hops[s] or AGENT_SENT in self.hops[s] for s in observes.COLLECTED)
+
+    @property
+    def collector_name(self) -> str:
+        """How the table names the collector beside the stores: the gateway when there is an agent."""
+        return "gateway" if self.split else "collector"
+
+    def agent_failed(self, signal: str) -> float:
+        h = self.hops[signal]
+        return h.get(AGENT_SEND_FAILED, 0.0) + h.get(AGENT_ENQUEUE_FAILED, 0.0)
+
+    def lost_on_link(self, signal: str) -> float:
+        """Items the agent sent that the gateway did not take in (accepted or refused): lost between
+        the two hosts. The agent is read right before the gateway, so the gateway's count holds all
+        the agent had sent by then; beyond counting noise (``_short_of``) is a loss."""
+        h = self.hops[signal]
+        sent, accepted = h.get(AGENT_SENT), h.get(ACCEPTED)
+        if sent is None or accepted is None or h.get(AGENT_RESTARTED) or h.get(hops.COLLECTOR_RESTARTED):
+            return 0.0
+        taken = accepted + h.get(REFUSED, 0.0) + h.get(RECEIVER_FAILED, 0.0)
+        return sent - taken if _short_of(taken, sent) else 0.0
+
+    def agent_places(self, signal: str) -> list[str]:
+        """Where a loss happened before the gateway: app → agent, in the agent, agent → gateway."""
+        h, noun = self.hops[signal], hops.NOUNS[signal]
+        places = []
+        expected, accepted = self.expected_items(signal), h.get(AGENT_ACCEPTED)
+        refused = h.get(AGENT_REFUSED, 0.0)
+        if refused:
+            places.append(f"app → agent: the agent refused {refused:.0f} {noun}")
+        if accepted is not None and expected is not None and _short_of(accepted + refused, expected):
+            places.append(f"app → agent: the agent took in {accepted:.0f} of ~{expected:.0f} {noun} "
+                          "(the app's SDK could not deliver the rest)")
+        sent = h.get(AGENT_SENT)
+        queued = h.get(AGENT_QUEUE_SIZE, 0.0) + h.get(AGENT_IN_FLIGHT, 0.0)
+        # across a restart of the agent its counters miss ~2 s of traffic (see lost_inside)
+        slack = 2 * (accepted or 0.0) / max(self.run.ended_at - self.run.started_at, 1.0) \
+            if h.get(AGENT_RESTARTED) else 0.0
+        if accepted is not None and sent is not None and not queued \
+                and _short_of(sent + self.agent_failed(signal) + slack, accepted):
+            places.append(f"in the agent: it accepted {accepted:.0f} {noun} and sent {sent:.0f}"
+                          + (" (it restarted: what it held was lost)" if h.get(AGENT_RESTARTED) else ""))
+        if queued:
+            places.append(f"agent → gateway: {queued:.0f} requests of {noun} still queued or in flight "
+                          "in the agent when the counters closed (the gateway does not take them)")
+        if self.agent_failed(signal):
+            places.append(f"agent → gateway: {h.get(AGENT_SEND_FAILED, 0.0):.0f} {noun} failed after the "
+                          f"retries, {h.get(AGENT_ENQUEUE_FAILED, 0.0):.0f} found the agent's queue full")
+        if self.lost_on_link(signal):
+            places.append(f"agent → gateway (the link): the gateway took in {h.get(ACCEPTED, 0.0):.0f} of "
+                          f"the {sent:.0f} {noun} the agent sent")
+        return places
+
+    def agent_line(self) -> str:
+        """The agent and the link in one line per signal, and the agent's queue over the run."""
+        lines = []
+        for signal in observes.COLLECTED:
+            h, noun = self.hops[signal], hops.NOUNS[signal]
+            lines.append(
+                f"{signal}, app → agent → link → gateway: the agent accepted {_n(h.get(AGENT_ACCEPTED))} "
+                f"{noun}, refused {_n(h.get(AGENT_REFUSED))}, sent {_n(h.get(AGENT_SENT))}, send failed "
+                f"{_n(h.get(AGENT_SEND_FAILED))}, queue full {_n(h.get(AGENT_ENQUEUE_FAILED))}, queued at "
+                f"the end {_n(h.get(AGENT_QUEUE_SIZE))}; the gateway took in {_n(h.get(ACCEPTED))}: "
+                + (f"{self.lost_on_link(signal):.0f} lost on the link" if self.lost_on_link(signal)
+                   else "nothing lost on the link"))
+        lines.append(hops.queue_story(self.run.agent_queue, self.run.started_at))
+        return "\n".join(lines)
+
+    def queue_peak(self) -> float:
+        return max((p.queued for p in self.run.agent_queue), default=0.0)
 
     # ---------------------------------------------------------------------------------- the table
     def rows(self) -> list[dict[str, object]]:
@@ -279,9 +365,20 @@ class Accounting:
                 "found": account.found, "lost": account.lost, "lost_pct": round(account.lost_pct, 2),
                 "lost_at": self.placement(signal),
             })
+            if self.split:
+                out.append({
+                    "signal": signal, "unit": hops.NOUNS[signal],
+                    "view": "agent (app host)" + (" (probes too)" if signal == "logs" else ""),
+                    "sent": round(items) if items is not None else None,
+                    "accepted": h.get(AGENT_ACCEPTED), "refused": h.get(AGENT_REFUSED),
+                    "sent_to_store": h.get(AGENT_SENT), "send_failed": h.get(AGENT_SEND_FAILED),
+                    "queue_full": h.get(AGENT_ENQUEUE_FAILED), "queue_left": h.get(AGENT_QUEUE_SIZE),
+                    "store_received": h.get(ACCEPTED), "lost": self.lost_on_link(signal),
+                })
             out.append({
                 "signal": signal, "unit": hops.NOUNS[signal],
-                "view": "hop counters" + (" (probes too)" if signal == "logs" else ""),
+                "view": ("gateway (obs host)" if self.split else "hop counters")
+                + (" (probes too)" if signal == "logs" else ""),
                 "sent": round(items) if items is not None else None,
                 "accepted": h.get(ACCEPTED), "refused": h.get(REFUSED, 0) + h.get(RECEIVER_FAILED, 0),
                 "sent_to_store": h.get(SENT), "in_flight": self.in_flight_at_read(signal),
@@ -302,7 +399,8 @@ class Accounting:
         """The rows as a fixed-width text table (the report's evidence block)."""
         columns = [("signal", "signal"), ("unit", "unit"), ("view", "seen as"), ("sent", "sent"),
                    ("app", "app"),
-                   ("accepted", "collector accepted"), ("refused", "refused"), ("sent_to_store", "sent on"),
+                   ("accepted", "agent/gateway accepted" if self.split else "collector accepted"),
+                   ("refused", "refused"), ("sent_to_store", "sent on"),
                    ("in_flight", "in flight at read"), ("send_failed", "send failed"),
                    ("queue_full", "queue full"), ("queue_left", "queued"),
                    ("store_received", "store/Prometheus got"), ("retried", "retried"), ("found", "found"),
@@ -319,6 +417,10 @@ class Accounting:
         for signal in self.accounts:
             lines.append(f"{signal}: {self.placement(signal)}")
         lines.extend(line for line in (self.store_hop("traces"), self.store_hop("logs")) if line)
+        if self.split:
+            lines.append(self.agent_line())
+            lines.append("(the agent's rows: \"sent on\" is what it sent across the link, \"store/Prometheus "
+                         "got\" what the gateway took in, \"lost\" what the link lost)")
         lines.append(f"(collector log records include the lab's probes and scrapes; a trace is found when it "
                      f"has its server span and SQL span; settled after {self.settled_after_s:.0f} s; the "
                      "first and last counters are read collector, store, collector: \"sent on\" is what "
@@ -436,7 +538,8 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
         if seen != last_seen:
             last_seen, last_progress = seen, time.monotonic()
         # a batch in retry backoff is in flight, not necessarily queued
-        queued = sum(moved[s].get(QUEUE_SIZE, 0.0) + moved[s].get(IN_FLIGHT, 0.0) for s in observes.COLLECTED)
+        queued = sum(moved[s].get(hop, 0.0) for s in observes.COLLECTED
+                     for hop in (QUEUE_SIZE, IN_FLIGHT, AGENT_QUEUE_SIZE, AGENT_IN_FLIGHT))
         quiet_for = time.monotonic() - last_progress
         if complete or (not queued and quiet_for >= scaled(quiet)) or time.monotonic() >= deadline:
             break
@@ -587,3 +690,56 @@ def assert_burst_counted(accounting: Accounting, burst: Burst) -> None:
         raise AssertionError(f"{burst.records} records sent in the burst, the collector counts "
                              f"{accepted:.0f} accepted and {refused:.0f} refused: some went uncounted\n"
                              f"{accounting.table()}")
+
+
+# ------------------------------------------------------------------------- the split topology's checks
+
+
+def assert_agent_queue_grew_and_drained(accounting: Accounting, action: LoadAction) -> None:
+    """The agent held what the link could not carry: its queue (read on its own host every second)
+    grew while ``action`` was in effect and was empty again before the run's counters closed."""
+    points, t0 = accounting.run.agent_queue, accounting.run.started_at
+    story = hops.queue_story(points, t0)
+    start, end = action.window
+    during = [p for p in points if start <= p.at <= end + 2.0]
+    if not during or max(p.queued for p in during) < 1:
+        raise AssertionError(f"the agent's queue did not grow while {action.describe} was in effect "
+                             f"(+{start - t0:.0f} s to +{end - t0:.0f} s): {story}\n{accounting.table()}")
+    peak = max(during, key=lambda p: p.queued)
+    drained = [p for p in points if p.at > peak.at and p.queued == 0]
+    left = sum(accounting.hops[s].get(AGENT_QUEUE_SIZE, 0.0) for s in observes.COLLECTED)
+    if not drained and left:
+        raise AssertionError(f"the agent's queue did not drain: {story}; {left:.0f} still queued when the "
+                             f"counters closed\n{accounting.table()}")
+    evidence.attach("note", "the agent's queue grew and drained", story=story,
+                    points=[(round(p.at - t0, 1), p.queued, p.in_flight) for p in points])
+
+
+def delivery_delay(accounting: Accounting) -> str:
+    """How late the telemetry arrived: the agent's queue peak and when it drained, and how long after
+    the traffic the stores held everything."""
+    return (f"{hops.queue_story(accounting.run.agent_queue, accounting.run.started_at)}; every trace and log "
+            f"record of the run in the stores {accounting.settled_after_s:.0f} s after the last request")
+
+
+def assert_lost_only_app_to_agent(accounting: Accounting, *, budget: float) -> None:
+    """A stopped agent costs only what the app's SDK could not deliver to it: no more than ``budget``
+    items per signal (the SDK's queue, OTEL_BSP_MAX_QUEUE_SIZE / OTEL_BLRP_MAX_QUEUE_SIZE: 2048), and
+    every loss placed at app → agent — nothing lost in the agent, on the link, in the gateway or after."""
+    for signal in observes.COLLECTED:
+        account = accounting.account(signal)
+        h, noun = accounting.hops[signal], hops.NOUNS[signal]
+        where = accounting.placement(signal)
+        if account.lost and not where.startswith("app → agent"):
+            raise AssertionError(f"{signal}: {account.lost} {account.unit} lost, placed at: {where} — not "
+                                 f"only at app → agent\n{accounting.table()}")
+        expected, accepted = accounting.expected_items(signal), h.get(AGENT_ACCEPTED)
+        never = max((expected or 0.0) - (accepted or 0.0), 0.0)
+        if never > budget:
+            raise AssertionError(f"~{never:.0f} {noun} never reached the agent, more than the SDK's "
+                                 f"{budget:g}\n{accounting.table()}")
+        if accounting.agent_failed(signal) or accounting.lost_on_link(signal):
+            raise AssertionError(f"{signal}: the agent failed or the link lost what the agent had "
+                                 f"accepted\n{accounting.table()}")
+    assert_lost_only_before_collector(accounting, "traces", at_most=float("inf"))
+    assert_lost_only_before_collector(accounting, "logs", at_most=float("inf"))

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # a vocabulary over a Lab, not a user of the lab's lifecycle
 def services_healthy(lab: Lab, *, timeout: float = 60) -> dict[str, str]:
     """Every service of the lab's store set present, running and, where it has a healthcheck,
     healthy (and any other service the engine runs for the lab as well)."""
-    wanted = [s.name for s in services.services_of(lab.config.stores)]
+    topology = getattr(lab.config, "topology", "single")
+    wanted = [s.name for s in services.services_of(lab.config.stores, topology)]
 
     def look() -> dict[str, str]:
         states = lab.target.status()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -106,7 +107,17 @@ APP_RESTARTED = "app.restarted"
 STORE_RECEIVED = "store.received"
 STORE_RESTARTED = "store.restarted"  # its counter went down: it restarted, what it counted before is not in
 PROMETHEUS_REQUESTS = "prometheus.requests"
-GAUGES = frozenset({QUEUE_SIZE, QUEUE_CAPACITY, IN_FLIGHT})
+# The split topology's collector agent on the app host (its own counters, as the collector's): what it
+# took in from the app, refused, sent on to the gateway across the link, failed to, and holds queued.
+AGENT_ACCEPTED = "agent.accepted"
+AGENT_REFUSED = "agent.refused"  # refused and failed by its receiver
+AGENT_SENT = "agent.sent"
+AGENT_SEND_FAILED = "agent.send_failed"
+AGENT_ENQUEUE_FAILED = "agent.enqueue_failed"
+AGENT_QUEUE_SIZE = "agent.queue_size"
+AGENT_IN_FLIGHT = "agent.in_flight"
+AGENT_RESTARTED = "agent.restarted"
+GAUGES = frozenset({QUEUE_SIZE, QUEUE_CAPACITY, IN_FLIGHT, AGENT_QUEUE_SIZE, AGENT_IN_FLIGHT})
 
 # The Collector's item names per signal (otelcol_receiver_accepted_<item>, …) and how a person says
 # them; each store's own ingest counter, its Prometheus job and its lag are in its store kind
@@ -118,6 +129,8 @@ APP_SELECTOR = (f'{{job="{observes.APP_JOB}",'
                 f'__name__=~"{observes.REQUEST_COUNTER}|process_start_time_seconds"}}')
 COLLECTOR_SELECTOR = (f'{{job="{observes.COLLECTOR_JOB}",'
                       '__name__=~"otelcol_(receiver|exporter|processor|process_uptime).*"}')
+AGENT_SELECTOR = COLLECTOR_SELECTOR.replace(observes.COLLECTOR_JOB, observes.AGENT_JOB)
+AGENT_SOURCE = "the agent's metrics port"
 
 
 # ------------------------------------------------------------------------------------------ samples
@@ -302,6 +315,8 @@ class PipelineSnapshot:
     # consistent=True: the collector read DELIVERY_S or more after ``collector``, when what that read
     # counted as accepted has been handed on (sent, failed) or is queued or in flight
     collector_settled: CollectorView | None = None
+    # split topology: the app host's collector agent, read right before the collector (gateway)
+    agent: CollectorView | None = None
 
     def hops(self) -> dict[str, dict[str, float]]:
         """Signal -> hop -> the value counted so far (only the hops that could be read)."""
@@ -334,6 +349,24 @@ class PipelineSnapshot:
                         hop[QUEUE_CAPACITY] = sum(capacities)
                     if in_flight:
                         hop[IN_FLIGHT] = sum(in_flight)
+        a = self.agent
+        if a is not None:
+            for signal in ITEMS:
+                hop = out[signal]
+                if signal in a.accepted:
+                    hop[AGENT_ACCEPTED] = a.accepted[signal]
+                hop[AGENT_REFUSED] = a.refused.get(signal, 0.0) + a.failed.get(signal, 0.0)
+                exporters = a.exporters.get(signal, ())
+                if exporters:
+                    hop[AGENT_SENT] = sum(e.sent for e in exporters)
+                    hop[AGENT_SEND_FAILED] = sum(e.send_failed for e in exporters)
+                    hop[AGENT_ENQUEUE_FAILED] = sum(e.enqueue_failed for e in exporters)
+                    sizes = [e.queue_size for e in exporters if e.queue_size is not None]
+                    in_flight = [e.in_flight for e in exporters if e.in_flight is not None]
+                    if sizes:
+                        hop[AGENT_QUEUE_SIZE] = sum(sizes)
+                    if in_flight:
+                        hop[AGENT_IN_FLIGHT] = sum(in_flight)
         for signal, view in self.store.items():
             out[signal][STORE_RECEIVED] = view.received
         return out
@@ -351,6 +384,8 @@ class PipelineSnapshot:
             if self.collector is not None and signal in ITEMS:
                 unborn |= {ACCEPTED, REFUSED, RECEIVER_FAILED, LIMITER_REFUSED, SENT, SEND_FAILED,
                            ENQUEUE_FAILED}
+            if self.agent is not None and signal in ITEMS:
+                unborn |= {AGENT_ACCEPTED, AGENT_SENT, AGENT_SEND_FAILED, AGENT_ENQUEUE_FAILED}
             if store and counter_not_born(store.name, store.ingest_counter) in self.problems:
                 unborn.add(STORE_RECEIVED)
             counters = {hop: value for hop, value in hops[signal].items() if hop not in GAUGES}
@@ -412,6 +447,8 @@ def _marks(earlier: PipelineSnapshot, later: PipelineSnapshot, signal: str) -> d
         out[COLLECTOR_RESTARTED] = 1.0
     if _restarted(earlier.app, later.app):
         out[APP_RESTARTED] = 1.0
+    if _restarted(earlier.agent, later.agent) and signal in ITEMS:
+        out[AGENT_RESTARTED] = 1.0
     return out
 
 
@@ -421,6 +458,7 @@ def _counter_moved(earlier: PipelineSnapshot, later: PipelineSnapshot, signal: s
     if before is None or value is None:
         return None
     restarted = (_restarted(earlier.collector, later.collector) if hop.startswith("collector.")
+                 else _restarted(earlier.agent, later.agent) if hop.startswith("agent.")
                  else _restarted(earlier.app, later.app) if hop.startswith("app.") else False)
     delta = value - before
     return value if restarted or delta < 0 else delta
@@ -537,6 +575,29 @@ class _Reader:
         when = f"{self.now - last:.0f} s ago" if last else "at an unknown time"
         self.problems.append(f"collector counters from Prometheus' last scrape, {when} ({direct})")
         return CollectorView.from_samples(samples, f"Prometheus (last scrape {when})", self.now)
+
+    def agent(self) -> CollectorView | None:
+        """The split topology's agent on the app host: its own metrics port, else Prometheus' last
+        scrape of it (job otel-agent); None, saying nothing, on a lab with no agent."""
+        url = getattr(self.lab.endpoints, "agent_metrics", None)
+        if not url:
+            return None
+        try:
+            return CollectorView.from_samples(parse_exposition(self.text(f"{url}/metrics")), AGENT_SOURCE,
+                                              time.time())
+        except (OSError, LabError, ValueError) as exc:
+            direct = f"{url}/metrics: {_short(exc)}"
+        try:
+            samples = self.from_prometheus(AGENT_SELECTOR)
+        except (OSError, LabError) as exc:
+            self.problems.append(f"agent counters unreadable: {direct}; Prometheus: {_short(exc)}")
+            return None
+        if not samples:
+            self.problems.append(f"agent counters unreadable: {direct}; Prometheus has no scrape in "
+                                 f"the last {PROMETHEUS_LOOKBACK}")
+            return None
+        self.problems.append(f"agent counters from Prometheus' last scrape ({direct})")
+        return CollectorView.from_samples(samples, "Prometheus (last scrape of the agent)", self.now)
 
     def _direct_url(self, kind: observes.StoreKind) -> str | None:
         """The store's own metrics page on its query port, when it is read there (VictoriaLogs)."""
@@ -691,6 +752,7 @@ def snapshot(lab: HasEndpoints, *, consistent: bool = False) -> PipelineSnapshot
             turn = reader.next_page(cached) if consistent and cached else None
             if turn is not None:  # the collector just before the store's next page: read close together
                 time.sleep(max(turn - PAGE_POLL_S - time.time(), 0.0))
+            agent = reader.agent()  # split: what the agent sent, right before the gateway counts it
             collector = reader.collector()
             after = collector.read_at if consistent and collector is not None else None
             bracket = after is not None and collector is not None and collector.source == DIRECT_SOURCE
@@ -723,10 +785,78 @@ def snapshot(lab: HasEndpoints, *, consistent: bool = False) -> PipelineSnapshot
         return PipelineSnapshot(
             taken_at=reader.now, stores=lab.endpoints.stores, app=app, collector=collector, store=stores,
             prometheus_requests=prometheus, problems=tuple(reader.problems), collector_after=seconds,
-            collector_settled=settled,
+            collector_settled=settled, agent=agent,
         )
     finally:
         reader.close()
+
+
+# ------------------------------------------------------------------------------ the agent's queue
+
+
+@dataclass(frozen=True)
+class QueuePoint:
+    """The agent's sending queue at one moment: requests queued and being sent, over both signals."""
+
+    at: float
+    queued: float
+    in_flight: float
+
+
+class QueueWatch:
+    """The split topology's agent's sending queue read every ``every`` seconds on its own metrics port
+    (on the app host: it answers while the link is cut, when Prometheus cannot scrape it), in a
+    background thread from :meth:`start` to :meth:`stop` — so a run shows its queue grow and drain."""
+
+    def __init__(self, lab: HasEndpoints, every: float = 1.0):
+        self.url = getattr(lab.endpoints, "agent_metrics", None)
+        self.every = every
+        self.points: list[QueuePoint] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> QueueWatch:
+        if self.url:
+            self._thread = threading.Thread(target=self._watch, name="lab-agent-queue", daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        http = session(timeout=min(READ_TIMEOUT, 2.0), record=False)
+        try:
+            while not self._stop.is_set():
+                try:
+                    answer = http.get(f"{self.url}/metrics")
+                    samples = parse_exposition(answer.text) if answer.status_code == 200 else []
+                except (OSError, ValueError):
+                    samples = []
+                if samples:
+                    queued = total(samples, "otelcol_exporter_queue_size") or 0.0
+                    in_flight = total(samples, "otelcol_exporter_in_flight_requests") or 0.0
+                    self.points.append(QueuePoint(time.time(), queued, in_flight))
+                self._stop.wait(self.every)
+        finally:
+            http.close()
+
+    def stop(self) -> list[QueuePoint]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=READ_TIMEOUT + self.every)
+        return list(self.points)
+
+
+def queue_story(points: list[QueuePoint], t0: float) -> str:
+    """The queue's course in one line: where it stood, its peak and when it was empty again."""
+    if not points:
+        return "the agent's queue was not read"
+    peak = max(points, key=lambda p: p.queued)
+    first = points[0]
+    after = [p for p in points if p.at > peak.at and p.queued == 0]
+    drained = f", empty again at +{after[0].at - t0:.0f} s" if after else \
+        f", {points[-1].queued:.0f} still queued at +{points[-1].at - t0:.0f} s"
+    return (f"the agent's queue: {first.queued:.0f} requests at +{first.at - t0:.0f} s, peak "
+            f"{peak.queued:.0f} at +{peak.at - t0:.0f} s{drained if peak.queued else ''} "
+            f"({len(points)} reads)")
 
 
 # ------------------------------------------------------------------------------------------ saying it

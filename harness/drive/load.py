@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.base import evidence, services
@@ -115,6 +115,7 @@ class LoadRun:
     actions: list[LoadAction]
     before: hops.PipelineSnapshot
     after: hops.PipelineSnapshot | None = None  # right after the last request
+    agent_queue: list[hops.QueuePoint] = field(default_factory=list)  # split topology: read every second
 
     @property
     def failures(self) -> list[Sent]:
@@ -165,6 +166,7 @@ class Traffic:
         self._ended_at = 0.0
         self._before: hops.PipelineSnapshot | None = None
         self._run: LoadRun | None = None
+        self._queue = hops.QueueWatch(lab)  # reads nothing on a lab without an agent
 
     # ---------------------------------------------------------------------------------------- running
     def start(self) -> Traffic:
@@ -172,6 +174,7 @@ class Traffic:
             raise LabError("this traffic has already been started")
         # the window opens on a consistent snapshot (the collector read after the stores' counts too)
         self._before = hops.snapshot(self.lab, consistent=True)
+        self._queue.start()
         self._started_at = time.time()
         self._thread = threading.Thread(target=self._drive, name="lab-load", daemon=True)
         self._thread.start()
@@ -219,6 +222,7 @@ class Traffic:
         """Stop sending (a scenario that failed early must not leave traffic running) and wait for
         the requests in flight."""
         self._stop.set()
+        self._queue.stop()
         if self._thread is not None:
             self._thread.join(timeout=REQUEST_TIMEOUT_S * 2)
 
@@ -294,7 +298,7 @@ class Traffic:
             requests = sorted(self._requests, key=lambda r: r.index)
         ended = max([self._ended_at, *(r.at + r.seconds for r in requests)])
         self._run = LoadRun(self.plan, self._started_at, ended, requests, list(self.actions), self._before,
-                            hops.snapshot(self.lab))
+                            hops.snapshot(self.lab), self._queue.stop())
         evidence.attach("note", f"traffic ended: {len(requests)} requests", **self._run.summary())
         return self._run
 

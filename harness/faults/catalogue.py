@@ -40,6 +40,10 @@ SLI_RULES = "stack/prometheus/rules/sli.rules.yml"
 NGINX_SERVER = "app/frontend/nginx/default.conf.template"
 APP_ERRORS = "app/backend/taskapp/errors.py"
 APP_METRICS = "app/backend/taskapp/metrics.py"
+# The split topology's files (ADR 0018)
+SPLIT_COMPOSE = "stack/compose.split.yaml"
+AGENT = "stack/collector/config.agent.yaml"
+LINK = "stack/split/link.sh"
 
 # The scenarios faults name (Gherkin titles; a unit test checks each exists in features/).
 TRACE = "A request with a chosen trace id produces a complete trace"
@@ -64,6 +68,9 @@ SLIS = "Errors and slow requests move the SLIs"
 FRESH = "Prometheus holds the app's metrics no older than the lab's scrape budget"
 ERROR_RECORD = "A server error leaves its own ERROR record, with the error's type and exception"
 SLO_BUCKETS = "The latency histogram can judge every latency SLO"
+# features/topology.feature (the split topology)
+CROSSES = "Steady traffic crosses the link whole: every trace, every log record, every request counted"
+AGENT_RESTARTED = "The agent restarted while the link is cut loses nothing it had queued"
 
 
 def backend_env(key: str, value: str, expect: Any = MISSING) -> YamlSet:
@@ -421,6 +428,47 @@ FAULTS: tuple[Fault, ...] = (
           "liveness probe): each restart is survived — its queue is on a volume, the app retries for 10 s — "
           "but one after another the app's exports find no receiver, run out of retries and are dropped.",
           (TRACE,), actions=(Repeated(Restart("otel-collector"), every=0.0, seconds=60.0),)),
+    # ---- the split topology (features/topology.feature, ADR 0018): LAB_TOPOLOGY=split labs only
+    Fault("split-agent-queue-in-memory", "agent", "traces",
+          "the agent's sending queue in memory (its file_storage left out of the exporter)",
+          "The agent's exporter without `storage:` keeps its queue in memory: a link outage is still "
+          "ridden out, but whatever the agent holds when it restarts (an upgrade, an OOM kill) is gone.",
+          (AGENT_RESTARTED,), topology="split",
+          edits=(YamlDelete(AGENT, ("exporters", "otlp_grpc/gateway", "sending_queue", "storage")),)),
+    Fault("split-agent-wrong-gateway", "link", "traces",
+          "the agent exports to otel-collector:4317, the gateway's name on the obs host, not reachable "
+          "from the app host",
+          "An agent config copied from the single host: its exporter names the gateway by the name only "
+          "the obs host resolves, so the agent queues and retries and nothing crosses the link.",
+          (CROSSES,), topology="split",
+          edits=(YamlSet(SPLIT_COMPOSE, ("services", "otel-agent", "environment", "LAB_GATEWAY_ENDPOINT"),
+                         "otel-collector:4317", expect="${LAB_GATEWAY_ENDPOINT:-otel-gateway:4317}"),)),
+    Fault("split-firewall-blocks-otlp", "link", "traces",
+          "the link forwards OTLP/HTTP (4318) but not OTLP/gRPC (4317) to the gateway",
+          "A firewall allow-list between the hosts with one OTLP port left out — the one the agent uses: "
+          "the agent's exports time out, it queues and retries, nothing arrives.",
+          (CROSSES,), topology="split",
+          edits=(TextReplace(LINK, "tcp dport { 4317, 4318 } dnat", "tcp dport { 4318 } dnat"),)),
+    Fault("split-scrape-of-app-host-blocked", "prometheus", "metrics",
+          "the link does not forward Prometheus' scrapes of the backend (5000)",
+          "A firewall between the hosts that lets telemetry out of the app host but not the scrape in: "
+          "traces and logs arrive, the app's metrics never reach Prometheus.",
+          (CROSSES,), topology="split",
+          edits=(TextReplace(LINK, '    iifname "$obs_if" tcp dport 5000 dnat to $backend\n', ""),)),
+    Fault("split-gateway-on-loopback", "link", "traces",
+          "the collectors' OTLP/gRPC receiver listens on 127.0.0.1:4317, not 0.0.0.0",
+          "A receiver endpoint copied from a laptop (or the collector's own default, localhost, since "
+          "v0.104): on one host the app may still reach it, across the link nothing can.",
+          (CROSSES,), topology="split",
+          edits=(YamlSet(COLLECTOR_BASE, ("receivers", "otlp", "protocols", "grpc", "endpoint"),
+                         "127.0.0.1:4317", expect="0.0.0.0:4317"),)),
+    Fault("split-agent-without-memory-limiter", "agent", "traces",
+          "the agent's pipelines without the memory_limiter (resource and batch only)",
+          "An agent config trimmed down 'because the app host is small': nothing refuses data before "
+          "the agent runs out of memory, so a burst or a long outage ends in an OOM kill and a lost queue.",
+          (CROSSES,), topology="split",
+          edits=tuple(YamlSet(AGENT, ("service", "pipelines", signal, "processors"), ["resource", "batch"],
+                              new_key=True) for signal in ("traces", "logs"))),
 )
 
 BY_NAME: dict[str, Fault] = {f.name: f for f in FAULTS}

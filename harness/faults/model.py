@@ -30,6 +30,9 @@ HOPS: dict[str, tuple[str, ...]] = {
     "front": ("front", "nginx", "frontend"),
     "app": ("app", "backend", observes.APP_SERVICE),
     "collector": ("collector",),
+    # the split topology (ADR 0018): the app host's agent, and the link from it to the gateway
+    "agent": ("agent",),
+    "link": ("link", "agent → gateway", "gateway"),
     **{observes.SIGNALS[s].holder: (observes.SIGNALS[s].holder, *observes.kinds_holding(s))
        for s in observes.COLLECTED},
     "prometheus": ("prometheus",),
@@ -160,6 +163,7 @@ class Fault:
     edits: tuple[Edit, ...] = ()
     actions: tuple[Action, ...] = ()
     ci: bool = False  # in the subset CI runs on every change
+    topology: str = "single"  # the topology its lab is deployed in (split: the app and obs hosts)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.name):

@@ -114,6 +114,47 @@ def clear_script(pid: int, address: str) -> str:
             f"{ns} nft delete table inet {NFT_TABLE} 2>/dev/null; true")
 
 
+# The split topology's one link between the hosts (stack/compose.split.yaml, ADR 0018): a router
+# container; a fault on it is in its namespace, on what it forwards (every packet between the hosts).
+HOSTS_LINK = "link"
+HOSTS = Link("app host", "obs host")  # how a fault on the link between the hosts names it
+
+
+def _link_devices(ns: str) -> str:
+    """The link's interfaces but loopback, as a shell word list."""
+    return f"$({ns} ip -o link show | awk -F': ' '{{print $2}}' | cut -d@ -f1 | grep -v '^lo$')"
+
+
+def hosts_drop_script(pid: int, percent: int | None = None) -> str:
+    """An nftables table of our own in the link's namespace that drops what it forwards: all of it
+    (a partition), or ``percent`` % of packets at random (``numgen random``: no netem needed)."""
+    ns = f"nsenter -t {pid} -n"
+    match = f"numgen random mod 100 < {int(percent)} " if percent is not None else ""
+    rules = (f"table inet {NFT_TABLE} {{\n"
+             "  chain forward { type filter hook forward priority -10; policy accept; "
+             f"{match}drop; }}\n"
+             "}")
+    return (f"set -e; {ns} nft delete table inet {NFT_TABLE} 2>/dev/null || true; "
+            f"printf '%s\\n' {shlex.quote(rules)} | {ns} nft -f -; {ns} nft list table inet {NFT_TABLE}")
+
+
+def hosts_delay_script(pid: int, delay_ms: int) -> str:
+    """tc netem on each of the link's interfaces: every packet between the hosts waits ``delay_ms``
+    longer on the way (each direction leaves through one of them)."""
+    ns = f"nsenter -t {pid} -n"
+    return ("set -e; "
+            f"for dev in {_link_devices(ns)}; do "
+            f'{ns} tc qdisc replace dev "$dev" root netem delay {int(delay_ms)}ms; '
+            f'{ns} tc qdisc show dev "$dev"; done')
+
+
+def hosts_clear_script(pid: int) -> str:
+    ns = f"nsenter -t {pid} -n"
+    return (f"for dev in {_link_devices(ns)}; do "
+            f'{ns} tc qdisc del dev "$dev" root 2>/dev/null; done; '
+            f"{ns} nft delete table inet {NFT_TABLE} 2>/dev/null; true")
+
+
 class NetworkFaults:
     """Faults on the links of one target's lab; remembers what it set, so :meth:`clear` undoes it."""
 
@@ -166,6 +207,9 @@ class NetworkFaults:
     def clear(self, link: Link | None = None) -> None:
         """Remove the fault on ``link`` (every fault this object set, when None)."""
         for one in [link] if link is not None else list(self._applied):
+            if one == HOSTS:
+                self.clear_hosts()
+                continue
             known = self._applied.pop(one, None)
             if known is None:
                 try:
@@ -176,6 +220,44 @@ class NetworkFaults:
             result = self.shell.run(clear_script(*known), HOST_TIMEOUT)
             evidence.attach("command", f"network fault cleared on {one}", where=self.shell.where,
                             exit_code=result.exit_code)
+
+    # ------------------------------------------------------- the link between the hosts (split topology)
+    def _link_pid(self) -> int:
+        found = self._known if self._known is not None else endpoints(self.target)
+        if HOSTS_LINK not in found:
+            raise LabError(f"a fault between the hosts needs the split topology's {HOSTS_LINK!r} container "
+                           f"(running: {', '.join(sorted(found)) or 'none'}; is the lab --topology split?)")
+        return found[HOSTS_LINK].pid
+
+    def between_hosts(self, kind: str, *, percent: int | None = None, delay_ms: int | None = None) -> float:
+        """Cut the link between the hosts (``percent`` None, ``delay_ms`` None), drop ``percent`` % of
+        its packets, or delay them by ``delay_ms``; the time the command that set it began."""
+        pid = self._link_pid()
+        script = (hosts_delay_script(pid, delay_ms) if delay_ms is not None
+                  else hosts_drop_script(pid, percent))
+        began = time.time()
+        result = self.shell.run(script, HOST_TIMEOUT)
+        if not result.ok:
+            self.shell.run(hosts_clear_script(pid), HOST_TIMEOUT)
+            if NO_NETEM in result.output:
+                raise NotSupported(f"the kernel of {self.shell.where} has no netem qdisc (sch_netem): "
+                                   f"tc netem cannot delay {HOSTS} there")
+            raise LabError(f"{kind} on {HOSTS} in {self.shell.where} failed: {result.tail(5)}")
+        self._applied[HOSTS] = (pid, "")
+        evidence.attach("command", f"network fault: {kind} on {HOSTS}", where=self.shell.where,
+                        output=evidence.trim(result.output, 1500), seconds=round(time.time() - began, 1))
+        return began
+
+    def clear_hosts(self) -> None:
+        """Remove every fault on the link between the hosts (idempotent)."""
+        known = self._applied.pop(HOSTS, None)
+        try:
+            pid = known[0] if known is not None else self._link_pid()
+        except LabError:
+            return  # no link container: no fault on it
+        result = self.shell.run(hosts_clear_script(pid), HOST_TIMEOUT)
+        evidence.attach("command", f"network fault cleared on {HOSTS}", where=self.shell.where,
+                        exit_code=result.exit_code)
 
     def can_delay(self, link: Link = Link("backend", "otel-collector")) -> str | None:
         """None when ``link`` can be delayed here (tried with 1 ms, then cleared); else why not."""

@@ -33,7 +33,7 @@ from harness.base.errors import LabError
 from harness.base.http import session
 from harness.base.waiting import scaled
 from harness.faults.model import Action, Made
-from harness.faults.network import Link, NetworkFaults
+from harness.faults.network import HOSTS, Link, NetworkFaults
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
@@ -209,6 +209,98 @@ class Delay(_LinkFault):
 
     def describe(self) -> str:
         return f"add {self.ms} ms to the link {self.link}{self._for()}"
+
+
+# ------------------------------------------------------- between the hosts (split topology, ADR 0018)
+@dataclass(frozen=True)
+class _HostsFault(Action):
+    """A fault on the one link between the app host and the observability host: a rule in the link's
+    own namespace on everything it forwards (the agent's OTLP to the gateway, Prometheus' scrapes)."""
+
+    seconds: float | None = None
+    _links: _Links = field(default_factory=_Links, compare=False, repr=False, kw_only=True)
+
+    def prepare(self, lab: Lab) -> None:
+        self._links.of(lab).prepare()
+
+    def undo(self, lab: Lab) -> None:
+        self._links.of(lab).clear_hosts()
+
+    def _for(self) -> str:
+        return f" for {self.seconds:g} s" if self.seconds else ""
+
+
+@dataclass(frozen=True)
+class CutHosts(_HostsFault):
+    """Every packet between the two hosts dropped (a partition: the agent's exports stall and queue,
+    Prometheus' scrapes of the app host time out)."""
+
+    def make(self, lab: Lab) -> Made:
+        began = self._links.of(lab).between_hosts("partition")
+        return Made(f"cut the link {HOSTS}", began=began)
+
+    def describe(self) -> str:
+        return f"cut the link {HOSTS}{self._for()}"
+
+
+@dataclass(frozen=True)
+class LossyHosts(_HostsFault):
+    """``percent`` % of the packets between the two hosts dropped at random (nftables ``numgen``)."""
+
+    percent: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.percent < 100:
+            raise ValueError(f"a loss of {self.percent} % is out of range; use 1 to 99")
+
+    def make(self, lab: Lab) -> Made:
+        began = self._links.of(lab).between_hosts(f"{self.percent} % loss", percent=self.percent)
+        return Made(f"{self.percent} % of the packets dropped on {HOSTS}", began=began)
+
+    def describe(self) -> str:
+        return f"drop {self.percent} % of the packets on the link {HOSTS}{self._for()}"
+
+
+@dataclass(frozen=True)
+class SlowHosts(_HostsFault):
+    """Every packet between the two hosts ``ms`` later (tc netem on the link's interfaces; a kernel
+    without sch_netem says so: NotSupported)."""
+
+    ms: int = 300
+
+    def make(self, lab: Lab) -> Made:
+        began = self._links.of(lab).between_hosts(f"{self.ms} ms delay", delay_ms=self.ms)
+        return Made(f"{self.ms} ms added to {HOSTS}", began=began)
+
+    def describe(self) -> str:
+        return f"add {self.ms} ms to the link {HOSTS}{self._for()}"
+
+
+@dataclass(frozen=True)
+class RestartHost(Action):
+    """Every service of one host of the split topology restarted at once (``docker restart`` each, in
+    parallel), as a reboot of that machine does, then healthy again."""
+
+    host: str = "obs"
+    healthy_within: float = START_TIMEOUT
+
+    def services(self, lab: Lab) -> list[str]:
+        from harness.base import services
+
+        if self.host == "app":
+            return list(services.APP_HOST)
+        return services.obs_host(lab.config.stores)
+
+    def make(self, lab: Lab) -> Made:
+        names = self.services(lab)
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="lab-host-restart") as pool:
+            list(pool.map(lab.target.restart, names))
+        for name in names:
+            lab.target.wait_healthy(name, self.healthy_within)
+        return Made(f"restarted every service of the {self.host} host ({', '.join(names)}), healthy again")
+
+    def describe(self) -> str:
+        return f"restart every service of the {self.host} host at once, as a reboot does"
 
 
 # -------------------------------------------------------------------------------------- burst

@@ -79,15 +79,20 @@ class Row:
         return self.verdict == CAUGHT
 
 
-def choose_faults(names: Sequence[str] = (), ci: bool = False) -> list[Fault]:
-    """The faults asked for (all when none is named; the CI subset with ``ci``)."""
+def choose_faults(names: Sequence[str] = (), ci: bool = False, topology: str = "single") -> list[Fault]:
+    """The faults asked for (all of the lab's topology when none is named; the CI subset with ``ci``)."""
     if names:
         unknown = [n for n in names if n not in BY_NAME]
         if unknown:
             raise ConfigError(f"no fault named {', '.join(map(repr, unknown))}; "
                               "`lab sensitivity --list` shows the catalogue")
+        other = [n for n in names if BY_NAME[n].topology != topology]
+        if other:
+            raise ConfigError(f"{', '.join(other)}: a fault of another topology than {topology}; use "
+                              f"--topology {BY_NAME[other[0]].topology} (LAB_TOPOLOGY)")
         return [BY_NAME[n] for n in names]
-    return [f for f in FAULTS if f.ci] if ci else list(FAULTS)
+    mine = [f for f in FAULTS if f.topology == topology]
+    return [f for f in mine if f.ci] if ci else mine
 
 
 # ------------------------------------------------------------------------------ reading one run
@@ -188,6 +193,7 @@ class SensitivityRun:
             "LAB_REPORTS_DIR": str(reports),
             "LAB_BIND_ADDRESS": self.config.bind_address,
             "LAB_STORES": self.config.stores,
+            "LAB_TOPOLOGY": self.config.topology,
             "PYTHONPATH": os.pathsep.join([str(workspace.root), str(workspace.root / "app" / "backend")]),
             "PYTHONDONTWRITEBYTECODE": "1",
         })

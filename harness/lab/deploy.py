@@ -69,7 +69,7 @@ def resolve_image_source(config: LabConfig, present: Iterable[str] | None,
         )
     if wanted == "local":
         images.local_images_for(stores)  # ConfigError for tempo-loki: Tempo/Loki/Grafana cannot be built here
-        missing = images.missing_local_images(stores, present) if present is not None else {}
+        missing = images.missing_local_images(stores, present, config.topology) if present is not None else {}
         if missing:
             return ImageSource(
                 "local",
@@ -88,8 +88,8 @@ def resolve_image_source(config: LabConfig, present: Iterable[str] | None,
         )
     if present is None:
         return ImageSource("registry", "auto: the engine's images are not known, so the registry is used")
-    needed = images.local_images_for(stores)
-    missing = images.missing_local_images(stores, present)
+    needed = images.local_images_for(stores, config.topology)
+    missing = images.missing_local_images(stores, present, config.topology)
     if not missing:
         return ImageSource(
             "local", f"auto: all {len(needed)} lab/*:local images the {stores} set needs are in the engine"
@@ -109,11 +109,20 @@ def resolve_image_source(config: LabConfig, present: Iterable[str] | None,
     )
 
 
-def compose_files(stack_dir: Path, stores: str, image_source: str) -> tuple[Path, ...]:
-    """Base, store set, image source — the ``-f`` order of ADR 0001."""
+SPLIT_FILE = "compose.split.yaml"
+# The split topology's own images (compose.split.yaml names them by these variables).
+SPLIT_LOCAL_IMAGES = {"LAB_AGENT_IMAGE": "lab/otel-collector:local", "LAB_LINK_IMAGE": "lab/link:local"}
+
+
+def compose_files(stack_dir: Path, stores: str, image_source: str,
+                  topology: str = "single") -> tuple[Path, ...]:
+    """Base, store set, image source, topology — the ``-f`` order of ADR 0001 (ADR 0018: the split
+    topology's overlay last)."""
     files = [stack_dir / "compose.yaml", stack_dir / f"compose.{stores}.yaml"]
     if image_source == "local":
         files.append(stack_dir / "compose.local-images.yaml")
+    if topology == "split":
+        files.append(stack_dir / SPLIT_FILE)
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise ConfigError(f"compose file(s) missing: {', '.join(missing)}")
@@ -164,7 +173,8 @@ def grafana_admin_password(config: LabConfig) -> str:
 def compose_env(config: LabConfig, secret_values: Mapping[str, str],
                 bind_address: str | None = None) -> dict[str, str]:
     """The variables compose interpolates (on top of the caller's environment)."""
-    env = {"LAB_STORES": config.stores, "LAB_BIND_ADDRESS": bind_address or config.bind_address}
+    env = {"LAB_STORES": config.stores, "LAB_BIND_ADDRESS": bind_address or config.bind_address,
+           "LAB_TOPOLOGY": config.topology}
     mirror = mirror_host(config.registry_mirror)
     if mirror:
         env["LAB_REGISTRY_MIRROR"] = mirror  # the compose files default to docker.io
@@ -213,8 +223,10 @@ def plan(
 ) -> DeployPlan:
     """Files, environment and image source for ``config``; ``present`` = tags in the target's engine."""
     source = resolve_image_source(config, present, registry)
-    files = compose_files(config.stack_dir, config.stores, source.source)
+    files = compose_files(config.stack_dir, config.stores, source.source, config.topology)
     env = compose_env(config, secret_values(config, create=create_secrets))
+    if config.split and source.source == "local":
+        env.update({**SPLIT_LOCAL_IMAGES, "LAB_SPLIT_PULL_POLICY": "never"})
     return DeployPlan(
         project=config.project,
         stores=config.stores,
@@ -231,7 +243,7 @@ def down_plan(config: LabConfig) -> DeployPlan:
         project=config.project,
         stores=config.stores,
         images=ImageSource("registry", "down"),
-        files=compose_files(config.stack_dir, config.stores, "registry"),
+        files=compose_files(config.stack_dir, config.stores, "registry", config.topology),
         env=compose_env(config, secret_values(config, create=False)),
         stack_dir=config.stack_dir,
     )
@@ -248,7 +260,8 @@ def ensure_local_images(plan: DeployPlan, engine: Engine | None, display: Displa
         return
     images.build(wanted, display=display, repo_root=repo_root)
     if plan.image_source == "local" and engine is not None:
-        still = images.missing_local_images(plan.stores, set(engine.image_ids()))
+        still = images.missing_local_images(plan.stores, set(engine.image_ids()),
+                                             plan.env.get("LAB_TOPOLOGY", "single"))
         if still:
             raise LabError(
                 f"after the build, still missing: {', '.join(sorted(still.values()))} "

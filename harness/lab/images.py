@@ -38,12 +38,12 @@ def build_script(repo_root: Path = REPO_ROOT) -> Path:
     return repo_root / "stack" / "images" / "build.sh"
 
 
-def local_images_for(stores: str) -> dict[str, str]:
+def local_images_for(stores: str, topology: str = "single") -> dict[str, str]:
     """Build-step name (the service) -> ``lab/*:local`` tag for every image the store set runs from
     (:mod:`harness.base.services`); ConfigError for a set whose images cannot all be built here."""
     if stores not in STORE_SETS:
         raise ConfigError(f"stores={stores!r} is not valid; use one of: {', '.join(STORE_SETS)}")
-    found = services.local_images(stores)
+    found = services.local_images(stores, topology)
     if found is None:
         names = ", ".join(n.capitalize() for n in services.unbuildable(stores))
         raise ConfigError(
@@ -60,10 +60,10 @@ def required_local_images(stores: str) -> tuple[str, ...]:
 
 
 
-def missing_local_images(stores: str, present: Iterable[str]) -> dict[str, str]:
-    """Build-step name -> tag of the images the store set needs that ``present`` lacks."""
+def missing_local_images(stores: str, present: Iterable[str], topology: str = "single") -> dict[str, str]:
+    """Build-step name -> tag of the images the store set (in that topology) needs that ``present`` lacks."""
     have = set(present)
-    return {name: tag for name, tag in local_images_for(stores).items() if tag not in have}
+    return {name: tag for name, tag in local_images_for(stores, topology).items() if tag not in have}
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,8 @@ class LabLifecycle:
     def start(self) -> Lab:
         waiting.configure(self.config.timeout_scale)
         self.target, self.reason = choose(self.config)
-        self.say(f"target {self.target.name}: {self.reason}; stores {self.config.stores}")
+        self.say(f"target {self.target.name}: {self.reason}; stores {self.config.stores}; "
+                 f"topology {self.config.topology}")
         if self.on_start:
             self.on_start("target", self.target.name)
             self.on_start("target reason", self.reason)

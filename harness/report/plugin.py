@@ -409,7 +409,8 @@ def run_summary(results: dict[str, Any], written: Path | None) -> list[str]:
     parts = [f"{counts[s]} {s}" for s in (PASSED, FAILED, UNDEFINED, SKIPPED) if counts.get(s)]
     run = results["run"]
     lines = ["", f"lab run: {', '.join(parts) or 'nothing ran'} of {total} scenarios "
-                 f"(target {run.get('target') or '?'}, stores {run.get('stores') or '?'})"]
+                 f"(target {run.get('target') or '?'}, stores {run.get('stores') or '?'}, topology "
+                 f"{(run.get('info') or {}).get('topology') or 'single'})"]
     failed = sorted(
         ((s.get("started") or "", f, s) for f in results["features"] for s in f["scenarios"]
          if s["status"] in (FAILED, UNDEFINED)),

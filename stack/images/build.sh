@@ -42,7 +42,7 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 # ---------------------------------------------------------------- the images, in order
-STEPS=(base python nginx node backend frontend healthcheck prometheus otel-collector jaeger victorialogs)
+STEPS=(base python nginx node backend frontend healthcheck prometheus otel-collector jaeger victorialogs link)
 declare -A TAG=(
   [base]="lab/base:$DEBIAN_SUITE"
   [python]="lab/python:$DEBIAN_SUITE"
@@ -55,6 +55,7 @@ declare -A TAG=(
   [otel-collector]="lab/otel-collector:local"
   [jaeger]="lab/jaeger:local"
   [victorialogs]="lab/victorialogs:local"
+  [link]="lab/link:local"
 )
 declare -A DEPS=(
   [base]=""
@@ -68,6 +69,7 @@ declare -A DEPS=(
   [otel-collector]="base healthcheck"
   [jaeger]="base healthcheck"
   [victorialogs]="base healthcheck"
+  [link]="base"
 )
 declare -A FROM_WHAT=(
   [base]="debootstrap --variant=minbase $DEBIAN_SUITE + docker import"
@@ -81,6 +83,7 @@ declare -A FROM_WHAT=(
   [otel-collector]="ocb v$COLLECTOR_CORE_VERSION, collector/builder-config.yaml"
   [jaeger]="github.com/jaegertracing/jaeger/cmd/jaeger v$JAEGER_VERSION"
   [victorialogs]="github.com/VictoriaMetrics/VictoriaLogs v$VICTORIALOGS_VERSION"
+  [link]="Debian nftables iproute2 (the split topology's link)"
 )
 UNBUILDABLE=(tempo loki grafana)
 declare -A UNBUILDABLE_WHY=(
@@ -304,6 +307,10 @@ step_nginx() {
 
 step_node() {
   docker_build node "$HERE/node/Dockerfile" "$HERE/node" "BASE_IMAGE=${TAG[base]}"
+}
+
+step_link() {
+  docker_build link "$HERE/link/Dockerfile" "$HERE/link" "BASE_IMAGE=${TAG[base]}"
 }
 
 # Extra CA certificates (PEM) for pip (backend) and npm (frontend) inside the builds, for hosts behind a

@@ -264,6 +264,10 @@ NOT_ON_ITEMS = {
     "posture.only_documented_ports_listen": "judges the VM's listeners (SSH at least is always there)",
     "posture.deploy_user_in_docker_group": "judges the one user its sentence names",
     "posture.no_docker_tcp_socket": "judges the VM's docker daemon settings",
+    "topology.split_services_run": "judges the catalogue's fixed list of the split topology's services: "
+                                   "a lab with none fails it (tests/harness/test_topology_split.py)",
+    "topology.app_host_reaches_only_the_link": "judges a fixed list of seven probes from the app host",
+    "topology.agent_has_memory_limiter": "judges each collected signal by name: zero items fails it",
 }
 
 

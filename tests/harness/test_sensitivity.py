@@ -117,10 +117,15 @@ def test_the_runner_refuses_other_targets(tmp_path: Path) -> None:
 
 
 def test_choose_faults() -> None:
-    assert choose_faults() == list(FAULTS)
-    assert {f.name for f in choose_faults(ci=True)} == {f.name for f in FAULTS if f.ci}
+    single = [f for f in FAULTS if f.topology == "single"]
+    assert choose_faults() == single
+    assert choose_faults(topology="split") == [f for f in FAULTS if f.topology == "split"]
+    assert len(choose_faults(topology="split")) >= 6
+    assert {f.name for f in choose_faults(ci=True)} == {f.name for f in single if f.ci}
     with pytest.raises(ConfigError, match="--list"):
         choose_faults(["no-such-fault"])
+    with pytest.raises(ConfigError, match="--topology split"):
+        choose_faults(["split-agent-wrong-gateway"])
 
 
 def test_workspace_and_snapshot_leave_the_tree_alone(tmp_path: Path) -> None:
@@ -139,7 +144,8 @@ def test_workspace_and_snapshot_leave_the_tree_alone(tmp_path: Path) -> None:
 def test_cli_lists_the_catalogue_and_says_bad_options_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["sensitivity", "--list"]) == 0
     out = capsys.readouterr().out
-    assert all(f.name in out for f in FAULTS) and f"{len(FAULTS)} faults" in out
+    single = [f for f in FAULTS if f.topology == "single"]
+    assert all(f.name in out for f in single) and f"{len(single)} faults" in out
     assert cli.main(["sensitivity", "--fault", "nope"]) == 2
     for argv in (["sensitivity", "--timeout", "0"], ["sensitivity", "--timeout", "soon"]):
         with pytest.raises(SystemExit) as stopped:  # argparse's own errors: one line, exit 2

@@ -289,7 +289,8 @@ def check_shards(text: str, body: str) -> tuple[list[str], set[str]]:
                            "or lock(label: '…', quantity: 1) on its node"], set()
     work = locks[0].body
     commands = sh_commands(work)
-    need(any(bare(c) == "provision/host/prepare.sh --vms --images" and c.startswith("sudo -n ") for c in commands),
+    setup = "provision/host/prepare.sh --vms --images"
+    need(any(bare(c) == setup and c.startswith("sudo -n ") for c in commands),
          "each branch must run `sudo -n provision/host/prepare.sh --vms --images` under the lock")
     shard_arg = re.compile(rf"(?:^|\s)--shard\s+\$\{{{_var(index)}\}}/\$\{{{_var(counts)}\}}(?:\s|$)")
     runs = [c for c in commands if core(c) == SHARD_RUN]
@@ -548,7 +549,8 @@ def test_blocks_and_try_finally() -> None:
 
 
 def test_command_normalisation() -> None:
-    assert bare("sudo -n provision/host/prepare.sh --vms --images") == "provision/host/prepare.sh --vms --images"
+    setup = "provision/host/prepare.sh --vms --images"
+    assert bare(f"sudo -n {setup}") == setup
     assert bare('LAB_TARGET=vagrant X="$ROOT/r" timeout 600 tox exec -e acceptance') == (
         "tox exec -e acceptance"
     )

@@ -135,11 +135,12 @@ def prometheus_jobs(name: str) -> dict[str, dict[str, Any]]:
 
 def test_prometheus_scrape_jobs_per_store_set() -> None:
     expected = {
-        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector"},
+        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector", "otel-agent"},
         "prometheus.jaeger-victorialogs.yml": {
             "prometheus",
             "flask-backend",
             "otel-collector",
+            "otel-agent",
             "jaeger",
             "victorialogs",
         },
@@ -147,6 +148,7 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
             "prometheus",
             "flask-backend",
             "otel-collector",
+            "otel-agent",
             "tempo",
             "loki",
             "grafana",
@@ -537,7 +539,8 @@ HOST_PORTS = services.documented_ports()
 # What stack/images/build.sh can build here; Tempo, Loki and Grafana always come from a registry.
 LOCAL_BUILDABLE = {s.name for s in services.SERVICES.values() if s.local_image}
 SERVICES = {
-    None: {s.name for s in services.SERVICES.values() if s.store_sets == services.STORE_SETS},
+    None: {s.name for s in services.SERVICES.values()
+           if s.store_sets == services.STORE_SETS and "single" in s.topologies},
     **{stores: {s.name for s in services.services_of(stores)} for stores in services.STORE_SETS},
 }
 

@@ -36,6 +36,7 @@ BUILDABLE = [
     "otel-collector",
     "jaeger",
     "victorialogs",
+    "link",
 ]
 UNBUILDABLE = ["tempo", "loki", "grafana"]
 LOCAL_TAGS = {

@@ -77,18 +77,19 @@ class Endpoints:
     collector_health: str
     grafana: str | None = None  # absent when the store set has none
     collector_metrics: str | None = None  # the collector's own metrics (:8888); absent in old endpoints files
+    agent_metrics: str | None = None  # split topology: the app host's collector agent's own metrics
 
     def to_dict(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
     def for_host(cls, host: str, target: str, stores: str, scheme: str = "http",
-                 port_offset: int = 0) -> Endpoints:
+                 port_offset: int = 0, topology: str = "single") -> Endpoints:
         """The catalogue's documented ports on one host (moved by ``port_offset``: a VM's forwarded
         ports)."""
         urls: Mapping[str, str] = {
             key: f"{scheme}://{host}:{service.port + port_offset}"
-            for key, service in services.endpoint_services(stores).items()
+            for key, service in services.endpoint_services(stores, topology).items()
             if service.port is not None
         }
         urls.update({key: f"{scheme}://{host}:{port + port_offset}"

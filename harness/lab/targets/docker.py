@@ -56,7 +56,8 @@ class DockerTarget(DeployingTarget):
             deploy.ensure_local_images(plan, self.engine, self.display, self.config.repo_root)
 
     def endpoints(self) -> Endpoints:
-        return Endpoints.for_host(self.config.host_address, self.name, self.config.stores)
+        return Endpoints.for_host(self.config.host_address, self.name, self.config.stores,
+                                  topology=self.config.topology)
 
     def published_address(self) -> str:
         return self.engine.published_address(self.config.host_address)
