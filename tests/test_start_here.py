@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -113,8 +114,9 @@ def test_obslab_usage_errors_are_one_line(args: list[str]) -> None:
     assert "usage: ./obslab acceptance|unit" in done.stderr
 
 
-def _prepare(args: list[str], env: dict[str, str], user: bool = False) -> subprocess.CompletedProcess[str]:
-    cmd = ["bash", str(PREPARE), *args]
+def _prepare(args: list[str], env: dict[str, str], script: Path = PREPARE, user: bool = False,
+             ) -> subprocess.CompletedProcess[str]:
+    cmd = ["bash", str(script), *args]
     if user:
         if os.geteuid() != 0 or not shutil.which("setpriv"):
             pytest.skip("checking the refusal of a user without root needs root and setpriv to drop it")
@@ -123,14 +125,32 @@ def _prepare(args: list[str], env: dict[str, str], user: bool = False) -> subpro
                           env={**os.environ, "OBSLAB_TOOLS": "/nonexistent/obslab-tools", **env})
 
 
-def test_prepare_without_root_stops_in_one_line_naming_the_command(tmp_path: Path) -> None:
+def _readable_copy() -> Path:
+    """The set-up and what it reads, where a user without root can read them (a clone may live in a
+    directory only root can enter, as CI's does)."""
+    top = Path(tempfile.mkdtemp(prefix="obslab-prepare-", dir="/tmp"))
+    for rel in ("provision/host/prepare.sh", "provision/host/compose-v2.sh", "stack/images/versions.env"):
+        (top / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, top / rel)
+    for path in [top, *top.rglob("*")]:
+        path.chmod(0o777 if path == top else 0o755)
+    return top
+
+
+def test_prepare_without_root_stops_in_one_line_naming_the_command() -> None:
     """With tox absent (a tools dir that does not exist) there is something to do, so root is needed."""
-    done = _prepare([], {"PREPARE_AS": "sudo ./obslab unit", "SETUP_LOG_DIR": str(tmp_path)}, user=True)
-    assert done.returncode == 2, done
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, lines
-    assert "needs root" in lines[0] and "tox" in lines[0] and lines[0].endswith("run: sudo ./obslab unit")
-    assert not list(tmp_path.iterdir()), "it changed something before refusing"
+    top = _readable_copy()
+    try:
+        logs = top / "logs"  # the user could make it (the folder is open to all): it must not
+        done = _prepare([], {"PREPARE_AS": "sudo ./obslab unit", "SETUP_LOG_DIR": str(logs)},
+                        script=top / "provision" / "host" / "prepare.sh", user=True)
+        assert done.returncode == 2, done
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert "needs root" in lines[0] and "tox" in lines[0] and lines[0].endswith("run: sudo ./obslab unit")
+        assert not logs.exists(), "it changed something before refusing"
+    finally:
+        shutil.rmtree(top)
 
 
 def test_prepare_on_an_unknown_distribution_names_what_is_missing(tmp_path: Path) -> None:
