@@ -528,7 +528,7 @@ def cmd_durations(args: argparse.Namespace, config: LabConfig, display: Display)
         by_target.setdefault(target, []).append(results)
     for target, runs in by_target.items():
         n = shards.update_durations(runs, target)
-        display.info(f"{n} scenario durations (the mean of {len(runs)} runs) recorded for {target} in "
+        display.info(f"{n} scenario durations (the median of {len(runs)} runs) recorded for {target} in "
                      f"{shards.DURATIONS_FILE}")
     return 0
 

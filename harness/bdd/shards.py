@@ -101,14 +101,17 @@ def durations_of(results: Mapping[str, Any]) -> dict[str, float]:
 
 
 def update_durations(runs: Sequence[Mapping[str, Any]], target: str, path: Path = DURATIONS_FILE) -> int:
-    """Record the mean of these runs' durations for ``target`` (they replace what the file had for
-    the scenarios they ran; the others keep theirs); returns how many scenarios were recorded."""
+    """Record the median of these runs' durations for ``target`` (they replace what the file had for
+    the scenarios they ran; the others keep theirs); returns how many scenarios were recorded. The
+    median, not the mean: one run that waited on a busy machine must not move a scenario to the
+    wrong shard for every later run (a 67 s outlier of a 6 s scenario once made one of four shards
+    carry 40 s more than the others)."""
     data = load_durations(path)
     taken: dict[str, list[float]] = {}
     for results in runs:
         for key, seconds in durations_of(results).items():
             taken.setdefault(key, []).append(seconds)
-    data.setdefault(target, {}).update({k: round(statistics.fmean(v), 1) for k, v in taken.items()})
+    data.setdefault(target, {}).update({k: round(statistics.median(v), 1) for k, v in taken.items()})
     ordered = {t: dict(sorted(d.items())) for t, d in sorted(data.items())}
     Path(path).write_text(json.dumps(ordered, indent=1) + "\n", encoding="utf-8")
     return len(taken)

@@ -124,8 +124,11 @@ def test_durations_are_recorded_per_target_from_a_run(tmp_path: Path) -> None:
     update_durations([other], "vagrant", path)
     assert load_durations(path) == {"docker": {"f;a": 12.3, "f;c": 5.0}, "vagrant": {"f;a": 20.0}}
     assert json.loads(path.read_text())["docker"]["f;a"] == 12.3
-    update_durations([results, other], "docker", path)  # several runs: their mean
+    update_durations([results, other], "docker", path)  # two runs: their median is their mean
     assert load_durations(path)["docker"] == {"f;a": 16.1, "f;c": 5.0}  # (12.3 + 20) / 2, rounded
+    outlier = {"features": [{"scenarios": [{"id": "f;a", "status": "passed", "duration": 67.0}]}]}
+    update_durations([results, other, outlier], "docker", path)  # one slow run does not drag it
+    assert load_durations(path)["docker"]["f;a"] == 20.0
     assert load_durations(tmp_path / "absent.json") == {}
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not readable JSON"):
