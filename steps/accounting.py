@@ -17,7 +17,8 @@ from harness.checks import accounting as account
 from harness.checks.accounting import Accounting
 from harness.drive import load
 from harness.drive.load import LoadAction, Traffic
-from harness.faults.network import Link, NetworkFaults
+from harness.faults.network import NetworkFaults
+from harness.faults.runtime import Delay, Partition, Restart
 from harness.lab.lifecycle import Lab
 
 
@@ -40,40 +41,31 @@ def steady_traffic(lab: Lab, request: pytest.FixtureRequest, rate: float, durati
 
 @when(sentence("{what} is restarted during the traffic"), target_fixture="fault")
 def restarted_during(lab: Lab, traffic: Traffic, what: str) -> LoadAction:
-    service = load.service_named(lab, what)
-    return traffic.during(f"restart of {service}", lambda: load.restart(lab, service))
+    return traffic.fault(Restart(load.service_named(lab, what), healthy_within=load.RESTART_HEALTHY_S))
 
 
 @when(sentence("the link from {source} to {dest} is cut for {seconds:Duration} during the traffic"),
       target_fixture="fault")
-def cut_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str, dest: str,
-               seconds: float) -> LoadAction:
-    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
-    faults = NetworkFaults(lab.target)
-    request.addfinalizer(faults.clear)
-    return traffic.during(f"{link} cut for {seconds:g} s", lambda: faults.hold(link, seconds))
+def cut_during(lab: Lab, traffic: Traffic, source: str, dest: str, seconds: float) -> LoadAction:
+    return traffic.fault(Partition(load.service_named(lab, source), load.service_named(lab, dest),
+                                   seconds=seconds))
 
 
 @when(sentence("the link from {source} to {dest} is cut during the traffic"), target_fixture="fault")
-def cut_from_now_on(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, source: str,
-                    dest: str) -> LoadAction:
+def cut_from_now_on(lab: Lab, traffic: Traffic, source: str, dest: str) -> LoadAction:
     """Cut until the end of the scenario (or until the source's container restarts: a new one has
     a new network namespace)."""
-    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
-    faults = NetworkFaults(lab.target)
-    request.addfinalizer(faults.clear)
-    return traffic.during(f"{link} cut", lambda: faults.partition(link))
+    fault = Partition(load.service_named(lab, source), load.service_named(lab, dest))
+    return traffic.fault(fault, until_stopped=True)
 
 
 @when(sentence("{delay:d} ms are added to the link from {source} to {dest} for {seconds:Duration} "
                "during the traffic"), target_fixture="fault")
-def delayed_during(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic,
-                   network: NetworkFaults, delay: int, source: str, dest: str,
+def delayed_during(lab: Lab, traffic: Traffic, network: NetworkFaults, delay: int, source: str, dest: str,
                    seconds: float) -> LoadAction:
-    link = Link(load.service_named(lab, source), load.service_named(lab, dest))
-    request.addfinalizer(network.clear)
-    return traffic.during(f"{link} delayed {delay} ms for {seconds:g} s",
-                          lambda: network.hold(link, seconds, delay_ms=delay))
+    """``network``: the Given that skipped where netem is missing."""
+    return traffic.fault(Delay(load.service_named(lab, source), load.service_named(lab, dest), ms=delay,
+                               seconds=seconds))
 
 
 @when("a burst of log records above the collector's memory limit is sent to it during the traffic",

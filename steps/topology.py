@@ -49,28 +49,20 @@ def agent_memory_limiter(lab: Lab) -> None:
 
 @when(sentence("the link between the hosts is cut for {seconds:Duration} during the traffic"),
       target_fixture="fault")
-def hosts_cut(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, seconds: float) -> LoadAction:
-    fault = CutHosts(seconds=seconds)
-    request.addfinalizer(lambda: fault.undo(lab))
-    return traffic.fault(fault)
+def hosts_cut(traffic: Traffic, seconds: float) -> LoadAction:
+    return traffic.fault(CutHosts(seconds=seconds))
 
 
 @when(sentence("{percent:d} % of the packets on the link between the hosts are dropped for "
                "{seconds:Duration} during the traffic"), target_fixture="fault")
-def hosts_lossy(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, percent: int,
-                seconds: float) -> LoadAction:
-    fault = LossyHosts(percent=percent, seconds=seconds)
-    request.addfinalizer(lambda: fault.undo(lab))
-    return traffic.fault(fault)
+def hosts_lossy(traffic: Traffic, percent: int, seconds: float) -> LoadAction:
+    return traffic.fault(LossyHosts(percent=percent, seconds=seconds))
 
 
 @when(sentence("{ms:d} ms are added to the link between the hosts for {seconds:Duration} during the "
                "traffic"), target_fixture="fault")
-def hosts_slow(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, ms: int,
-               seconds: float) -> LoadAction:
-    fault = SlowHosts(ms=ms, seconds=seconds)
-    request.addfinalizer(lambda: fault.undo(lab))
-    return traffic.fault(fault)
+def hosts_slow(traffic: Traffic, ms: int, seconds: float) -> LoadAction:
+    return traffic.fault(SlowHosts(ms=ms, seconds=seconds))
 
 
 @when("every service of the observability host restarts at once during the traffic", target_fixture="fault")
@@ -79,10 +71,8 @@ def obs_host_restarted(traffic: Traffic) -> LoadAction:
 
 
 @when(sentence("the agent is stopped for {seconds:Duration} during the traffic"), target_fixture="fault")
-def agent_stopped(lab: Lab, request: pytest.FixtureRequest, traffic: Traffic, seconds: float) -> LoadAction:
-    fault = Stop(AGENT, seconds=seconds)
-    request.addfinalizer(lambda: fault.undo(lab))
-    return traffic.fault(fault)
+def agent_stopped(traffic: Traffic, seconds: float) -> LoadAction:
+    return traffic.fault(Stop(AGENT, seconds=seconds))
 
 
 @then("the agent's queue grew during the fault and drained after it")

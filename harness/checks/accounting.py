@@ -73,6 +73,9 @@ LOG_TEXTS = ("Incoming request", "Request completed")
 SETTLE_TIMEOUT_S = timeouts.base("settle")
 QUIET_S = 20.0  # nothing new for this long with empty queues: what is missing is lost
 POLL_S = 2.0
+# what the settle watches for progress (its seen tuple, in order)
+_PROGRESS = ("items found", "Prometheus requests", "collector spans accepted", "collector spans sent",
+             "store spans received")
 LOOKUP_WORKERS = 4
 # A mark in Accounting.hops: the last snapshot's store count may predate the collector's read (no
 # Prometheus scrape of the store after it in time), so a shortfall there is not a proven loss.
@@ -128,6 +131,8 @@ class Accounting:
     # settled: up to the collector's read after it had handed on what it accepted ("settled")
     wide: dict[str, dict[str, float]] = field(default_factory=dict)
     settled: dict[str, dict[str, float]] = field(default_factory=dict)
+    # why the settle ended, and what moved last and when (a long settle says what it waited on)
+    settle_story: str = ""
 
     @property
     def accounts(self) -> dict[str, Account]:
@@ -422,10 +427,11 @@ class Accounting:
             lines.append("(the agent's rows: \"sent on\" is what it sent across the link, \"store/Prometheus "
                          "got\" what the gateway took in, \"lost\" what the link lost)")
         lines.append(f"(collector log records include the lab's probes and scrapes; a trace is found when it "
-                     f"has its server span and SQL span; settled after {self.settled_after_s:.0f} s; the "
-                     "first and last counters are read collector, store, collector: \"sent on\" is what "
-                     "the collector certainly sent while the store counted, \"in flight at read\" what it "
-                     "sent while they were read, \"retried\" what the store counted twice)")
+                     f"has its server span and SQL span; settled after {self.settled_after_s:.0f} s"
+                     f"{self.settle_story}; the first and last counters are read collector, store, "
+                     "collector: \"sent on\" is what the collector certainly sent while the store "
+                     "counted, \"in flight at read\" what it sent while they were read, \"retried\" what "
+                     "the store counted twice)")
         return "\n".join(lines)
 
     def attach(self) -> None:
@@ -523,6 +529,8 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     lookups = _Lookups(lab, run)
     last_seen: tuple[float, ...] = ()
     last_progress = time.monotonic()
+    moved_last: list[str] = []
+    story = ""
     ok = len(lookups.ids)
     while True:
         lookups.look()
@@ -533,15 +541,21 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
         # progress is what the lookups find and what the span counters of the collector and the
         # trace store count (a late span of a trace that is not whole moves only those; the log
         # counters are left out: the lab's probes and scrapes log all the time)
-        seen = (float(lookups.found() + int(prom)),
+        seen = (float(lookups.found()), prom,
                  *(moved["traces"].get(k, 0.0) for k in (ACCEPTED, SENT, STORE_RECEIVED)))
         if seen != last_seen:
+            before = last_seen or (None,) * len(seen)
+            moved_last = [name for name, a, b in zip(_PROGRESS, seen, before, strict=True) if a != b]
             last_seen, last_progress = seen, time.monotonic()
         # a batch in retry backoff is in flight, not necessarily queued
         queued = sum(moved[s].get(hop, 0.0) for s in observes.COLLECTED
                      for hop in (QUEUE_SIZE, IN_FLIGHT, AGENT_QUEUE_SIZE, AGENT_IN_FLIGHT))
         quiet_for = time.monotonic() - last_progress
-        if complete or (not queued and quiet_for >= scaled(quiet)) or time.monotonic() >= deadline:
+        still = not queued and quiet_for >= scaled(quiet)
+        if complete or still or time.monotonic() >= deadline:
+            why = ("all found" if complete else
+                   f"nothing new for {quiet_for:.0f} s with empty queues" if still else "its budget ran out")
+            story = f" ({why}; last moved at {last_progress - started:.0f} s: {', '.join(moved_last)})"
             break
         time.sleep(POLL_S)
     # the window closes on a consistent snapshot: each store counted after the collector's read (a
@@ -569,7 +583,7 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     if len(set(complete_counts)) > 1:
         problems.append(f"traces have different span counts: {dict(Counter(complete_counts))}")
     result = Accounting(run, traces, logs, metrics, by_hop, sum(counts), per_trace,
-                        time.monotonic() - started, problems, wide, settled)
+                        time.monotonic() - started, problems, wide, settled, story)
     result.attach()
     return result
 

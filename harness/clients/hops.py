@@ -335,20 +335,7 @@ class PipelineSnapshot:
                                     (LIMITER_REFUSED, c.limiter_refused)):
                     if signal in values:
                         hop[key] = values[signal]
-                exporters = c.exporters.get(signal, ())
-                if exporters:
-                    hop[SENT] = sum(e.sent for e in exporters)
-                    hop[SEND_FAILED] = sum(e.send_failed for e in exporters)
-                    hop[ENQUEUE_FAILED] = sum(e.enqueue_failed for e in exporters)
-                    sizes = [e.queue_size for e in exporters if e.queue_size is not None]
-                    capacities = [e.queue_capacity for e in exporters if e.queue_capacity is not None]
-                    in_flight = [e.in_flight for e in exporters if e.in_flight is not None]
-                    if sizes:
-                        hop[QUEUE_SIZE] = sum(sizes)
-                    if capacities:
-                        hop[QUEUE_CAPACITY] = sum(capacities)
-                    if in_flight:
-                        hop[IN_FLIGHT] = sum(in_flight)
+                hop.update(_exporter_totals(c.exporters.get(signal, ()), _GATEWAY_EXPORT))
         a = self.agent
         if a is not None:
             for signal in ITEMS:
@@ -356,17 +343,7 @@ class PipelineSnapshot:
                 if signal in a.accepted:
                     hop[AGENT_ACCEPTED] = a.accepted[signal]
                 hop[AGENT_REFUSED] = a.refused.get(signal, 0.0) + a.failed.get(signal, 0.0)
-                exporters = a.exporters.get(signal, ())
-                if exporters:
-                    hop[AGENT_SENT] = sum(e.sent for e in exporters)
-                    hop[AGENT_SEND_FAILED] = sum(e.send_failed for e in exporters)
-                    hop[AGENT_ENQUEUE_FAILED] = sum(e.enqueue_failed for e in exporters)
-                    sizes = [e.queue_size for e in exporters if e.queue_size is not None]
-                    in_flight = [e.in_flight for e in exporters if e.in_flight is not None]
-                    if sizes:
-                        hop[AGENT_QUEUE_SIZE] = sum(sizes)
-                    if in_flight:
-                        hop[AGENT_IN_FLIGHT] = sum(in_flight)
+                hop.update(_exporter_totals(a.exporters.get(signal, ()), _AGENT_EXPORT))
         for signal, view in self.store.items():
             out[signal][STORE_RECEIVED] = view.received
         return out
@@ -434,6 +411,25 @@ class PipelineSnapshot:
                     moved[hop] = piece
             out[signal] = moved
         return out
+
+
+# An exporter's fields and the hop each is counted under, for the collector (gateway) and the agent.
+_GATEWAY_EXPORT = {"sent": SENT, "send_failed": SEND_FAILED, "enqueue_failed": ENQUEUE_FAILED,
+                   "queue_size": QUEUE_SIZE, "queue_capacity": QUEUE_CAPACITY, "in_flight": IN_FLIGHT}
+_AGENT_EXPORT = {"sent": AGENT_SENT, "send_failed": AGENT_SEND_FAILED, "enqueue_failed": AGENT_ENQUEUE_FAILED,
+                 "queue_size": AGENT_QUEUE_SIZE, "in_flight": AGENT_IN_FLIGHT}
+
+
+def _exporter_totals(exporters: Iterable[ExporterView], names: Mapping[str, str]) -> dict[str, float]:
+    """Each field summed over a signal's exporters, under its hop's name. A gauge no exporter
+    exposed is left out: unknown, not 0."""
+    exporters = tuple(exporters)
+    out: dict[str, float] = {}
+    for name, hop in names.items():
+        values = [v for e in exporters if (v := getattr(e, name)) is not None]
+        if values:
+            out[hop] = sum(values)
+    return out
 
 
 def _marks(earlier: PipelineSnapshot, later: PipelineSnapshot, signal: str) -> dict[str, float]:

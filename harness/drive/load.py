@@ -28,7 +28,7 @@ from harness.clients import hops
 from harness.clients.app import AppClient
 from harness.clients.tracecontext import new_traceparent
 from harness.faults.model import Action, Held
-from harness.faults.runtime import Burst, LogBurst, Restart
+from harness.faults.runtime import Burst, LogBurst
 
 __all__ = ["Burst", "LoadAction", "LoadPlan", "LoadRun", "Sent", "Traffic"]  # Burst: what a burst found
 
@@ -39,6 +39,7 @@ MAX_RATE = 100.0  # requests a second (the front allows 200/s per client)
 MAX_DURATION_S = 600.0
 MAX_REQUESTS = 10_000
 REQUEST_TIMEOUT_S = 10.0
+RESTART_HEALTHY_S = 120.0  # a service restarted during traffic: healthy again within this, scaled
 WORKERS = 32  # concurrent requests at most (the front allows 100 connections per client)
 ROUTE = ("GET", "/api/tasks")  # what each request is: a read with one SQL statement, no state left
 
@@ -167,6 +168,7 @@ class Traffic:
         self._before: hops.PipelineSnapshot | None = None
         self._run: LoadRun | None = None
         self._queue = hops.QueueWatch(lab)  # reads nothing on a lab without an agent
+        self._faults: list[Action] = []  # made until stopped: stop() undoes them
 
     # ---------------------------------------------------------------------------------------- running
     def start(self) -> Traffic:
@@ -219,12 +221,22 @@ class Traffic:
             self._done.set()
 
     def stop(self) -> None:
-        """Stop sending (a scenario that failed early must not leave traffic running) and wait for
-        the requests in flight."""
+        """Stop sending (a scenario that failed early must not leave traffic running), wait for the
+        requests in flight, and undo the faults made until then; an undo that failed is raised once all
+        were tried."""
         self._stop.set()
         self._queue.stop()
         if self._thread is not None:
             self._thread.join(timeout=REQUEST_TIMEOUT_S * 2)
+        failed: list[str] = []
+        while self._faults:
+            fault = self._faults.pop()
+            try:
+                fault.undo(self.lab)
+            except Exception as exc:  # every fault gets its undo; then the first failure is said
+                failed.append(f"undoing {fault.describe()} failed: {type(exc).__name__}: {exc}")
+        if failed:
+            raise LabError("; ".join(failed))
 
     @property
     def sent(self) -> int:
@@ -276,11 +288,16 @@ class Traffic:
                             "time it ran alongside")
         return done
 
-    def fault(self, fault: Action, *, at: float | None = None) -> LoadAction:
+    def fault(self, fault: Action, *, at: float | None = None, until_stopped: bool = False) -> LoadAction:
         """A runtime fault of :mod:`harness.faults.runtime` during the traffic (as :meth:`during`):
         what it needs is looked up now, it is made when due, held for its seconds and undone, and the
-        action records when it was in effect and what it found (a burst's :class:`Burst`)."""
+        action records when it was in effect and what it found (a burst's :class:`Burst`). With
+        ``until_stopped`` it is only made, and :meth:`stop` (the scenario's end) undoes it: a step
+        never registers an undo of its own. A held fault is undone by its hold, also when interrupted."""
         fault.prepare(self.lab)
+        if until_stopped:
+            self._faults.append(fault)
+            return self.during(fault.describe(), lambda: fault.make(self.lab), at=at)
         return self.during(fault.describe(), lambda: fault.hold(self.lab), at=at)
 
     def wait(self) -> LoadRun:
@@ -302,11 +319,6 @@ class Traffic:
         evidence.attach("note", f"traffic ended: {len(requests)} requests", **self._run.summary())
         return self._run
 
-
-
-def restart(lab: Lab, service: str, *, timeout: float = 120.0) -> Held:
-    """Restart a service and wait until the target reports it running and healthy again."""
-    return Restart(service, healthy_within=timeout).hold(lab)
 
 
 def otlp_log_burst(lab: Lab, **size: int) -> Burst:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.base import evidence, timeouts
 from harness.base.errors import LabError
-from harness.faults.model import Held, Made, hold
 from harness.lab.engine.model import SERVICE_LABEL
 from harness.lab.targets.base import NotSupported
 
@@ -268,16 +267,3 @@ class NetworkFaults:
         finally:
             self.clear(link)
         return None
-
-    def hold(self, link: Link, seconds: float, *, delay_ms: int | None = None) -> Held:
-        """A delay of ``delay_ms`` (or, when None, a partition) on ``link`` for ``seconds``, then
-        cleared — also when interrupted (:func:`harness.faults.model.hold`). Says when the fault was in
-        place: setting it up over ssh in a busy VM takes seconds, and it is held for ``seconds`` once
-        that has returned."""
-        kind = f"{delay_ms} ms delay" if delay_ms is not None else "partition"
-
-        def make() -> Made:
-            began = self.delay(link, delay_ms) if delay_ms is not None else self.partition(link)
-            return Made(f"{kind} on {link}", began=began)
-
-        return hold(f"{kind} on {link}", make, lambda: self.clear(link), seconds)

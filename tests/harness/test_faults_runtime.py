@@ -311,9 +311,20 @@ def test_the_catalogue_holds_partition_and_restart_faults_each_bounded() -> None
             assert action.describe() in " ".join(fault.how())
 
 
-def test_the_old_entry_points_are_the_vocabulary() -> None:
-    """Steps written before the vocabulary (the accounting steps) reach it through these names."""
-    target = Target()
-    held = load.restart(lab(target), "otel-collector", timeout=30)
-    assert target.calls == ["restart otel-collector", "healthy otel-collector 30"] and isinstance(held, Held)
+def test_the_traffic_undoes_every_fault_made_during_it_when_stopped() -> None:
+    """A step hands its fault to the traffic and registers no undo of its own: stop() undoes the faults
+    kept until then and says which undo failed after trying all."""
+    class FailsToUndo(Stop):
+        def undo(self, lab: Any) -> None:
+            raise LabError("the engine did not answer")
+
+    target = Target(running=False)
+    traffic = load.Traffic.__new__(load.Traffic)  # no lab to send to: only the faults' bookkeeping
+    traffic.lab, traffic._faults = lab(target), []
+    traffic._stop, traffic._thread = threading.Event(), None
+    traffic._queue = SimpleNamespace(stop=lambda: None)
+    traffic._faults += [runtime.Stop("otel-collector"), FailsToUndo("jaeger")]
+    with pytest.raises(LabError, match="undoing stop the jaeger container failed: LabError: the engine did"):
+        traffic.stop()
+    assert target.calls == ["start otel-collector", "healthy otel-collector 90"] and traffic._faults == []
     assert load.Burst is runtime.Burst

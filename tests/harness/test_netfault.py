@@ -22,6 +22,7 @@ import pytest
 from harness.base.config import LabConfig
 from harness.faults import network
 from harness.faults.network import Link, NetworkFaults
+from harness.faults.runtime import Partition
 from harness.lab.targets.base import NotSupported
 from harness.lab.targets.docker import DockerTarget
 
@@ -118,7 +119,7 @@ def test_a_target_without_a_host_shell_says_so() -> None:
 
 def test_a_held_fault_says_when_it_was_in_place(project: SimpleNamespace) -> None:
     before = time.time()
-    held = NetworkFaults(project.target).hold(Link("client", "server"), 1.0)
+    held = Partition("client", "server", seconds=1.0).hold(SimpleNamespace(target=project.target))
     start, end = held.in_effect
     assert before <= start == held.setting_at <= held.applied_at < held.clearing_at <= held.cleared_at == end
     assert held.clearing_at - held.applied_at >= 1.0  # held that long once it was surely in place
@@ -127,10 +128,12 @@ def test_a_held_fault_says_when_it_was_in_place(project: SimpleNamespace) -> Non
 
 def test_a_prepared_fault_starts_without_looking_the_containers_up_again(
         project: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
-    faults = NetworkFaults(project.target).prepare()
+    at = SimpleNamespace(target=project.target)
+    fault = Partition("client", "server", seconds=0.5)
+    fault.prepare(at)
     looked_up = []
     monkeypatch.setattr(network, "endpoints", lambda target: looked_up.append(target) or {})
-    held = faults.hold(Link("client", "server"), 0.5)
+    held = fault.hold(at)
     assert looked_up == [] and held.setting_at <= held.applied_at
     assert connect_seconds(project.client, "server") is not None  # cleared
     with pytest.raises(Exception, match=r"no running container for 'client' \(running: none\)"):
