@@ -10,7 +10,7 @@
     lab sensitivity [--fault NAME ...] [--ci] [--list]    the suite against each fault (exit 1 on an escape)
     lab report merge OUT DIR...                           the reports of shards (--shard k/N) as one
     lab flaky RESULTS...                                  pass rate of each scenario over runs and repeats
-    lab durations RESULTS [--for T]                       record a run's scenario durations (the shard split)
+    lab durations RESULTS... [--for T]                    runs' scenario durations, median (the shard split)
     lab links TRACE_ID [--at TIME] [--json]               the URLs of a trace, its logs, its latency series
 
 ``--shard K`` (up, status, endpoints, down) addresses the lab of shard K of a sharded run
@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="print one JSON object (and nothing else on stdout)")
     _common(links, suppress=True)
 
-    durations = sub.add_parser("durations", help="record a run's scenario durations for the shard split")
+    durations = sub.add_parser("durations",
+                               help="record runs' scenario durations (their median) for the shard split")
     durations.add_argument("inputs", metavar="RESULTS", type=Path, nargs="+",
                            help="results.json files or reports directories")
     durations.add_argument("--for", dest="for_target", choices=_deploying(), default=None,
