@@ -34,7 +34,7 @@ RECIPE=1
 source "$HERE/versions.env"
 : "${DEBIAN_SUITE:?versions.env: DEBIAN_SUITE missing}"
 : "${COLLECTOR_CORE_VERSION:?}" "${COLLECTOR_STABLE_VERSION:?}" "${COLLECTOR_CONTRIB_VERSION:?}"
-: "${JAEGER_VERSION:?}" "${VICTORIALOGS_VERSION:?}" "${PROMETHEUS_VERSION:?}"
+: "${JAEGER_VERSION:?}" "${JAEGER_RELEASE:?}" "${VICTORIALOGS_VERSION:?}" "${PROMETHEUS_VERSION:?}"
 # Prometheus 3.MINOR.PATCH is the Go module's v0.3MINOR.PATCH (3.16.0 -> 0.316.0).
 IFS=. read -r _pm _pn _pp <<<"$PROMETHEUS_VERSION"
 PROMETHEUS_MODULE_VERSION="0.${_pm}$(printf '%02d' "$((10#$_pn))").${_pp}"
@@ -81,7 +81,7 @@ declare -A FROM_WHAT=(
   [healthcheck]="stack/healthcheck (Go, stdlib only)"
   [prometheus]="github.com/prometheus/prometheus/cmd/{prometheus,promtool} v$PROMETHEUS_MODULE_VERSION (Prometheus $PROMETHEUS_VERSION, no web UI assets)"
   [otel-collector]="ocb v$COLLECTOR_CORE_VERSION, collector/builder-config.yaml"
-  [jaeger]="github.com/jaegertracing/jaeger/cmd/jaeger v$JAEGER_VERSION"
+  [jaeger]="github.com/jaegertracing/jaeger/cmd/jaeger v$JAEGER_VERSION (Jaeger $JAEGER_RELEASE)"
   [victorialogs]="github.com/VictoriaMetrics/VictoriaLogs v$VICTORIALOGS_VERSION"
   [link]="Debian nftables iproute2 (the split topology's link)"
 )
@@ -429,12 +429,12 @@ step_otel_collector() {
 step_jaeger() {
   need_go
   local bin="$CACHE/bin/jaeger"
-  local key="recipe=$RECIPE go=$GOVERSION module=github.com/jaegertracing/jaeger@v$JAEGER_VERSION"
+  local key="recipe=$RECIPE go=$GOVERSION module=github.com/jaegertracing/jaeger@v$JAEGER_VERSION release=$JAEGER_RELEASE"
   DETAIL_PREFIX="binary cached"
   if ! go_cached "$bin" "$key"; then
     DETAIL_PREFIX="binary built"
     go_tool_build jaeger github.com/jaegertracing/jaeger "$JAEGER_VERSION" cmd/jaeger "$bin" \
-      "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_VERSION -X github.com/jaegertracing/jaeger/internal/version.commitSHA=v$JAEGER_VERSION -X github.com/jaegertracing/jaeger/internal/version.date=release"
+      "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$JAEGER_RELEASE -X github.com/jaegertracing/jaeger/internal/version.commitSHA=v$JAEGER_VERSION -X github.com/jaegertracing/jaeger/internal/version.date=release"
     echo "$key" >"$bin.key"
   fi
   local ctx; ctx="$(stage_ctx jaeger "$bin" "$CACHE/bin/lab-healthcheck")"

@@ -87,6 +87,7 @@ def test_versions_env_is_plain_and_complete() -> None:
         "COLLECTOR_STABLE_VERSION",
         "COLLECTOR_CONTRIB_VERSION",
         "JAEGER_VERSION",
+        "JAEGER_RELEASE",
         "VICTORIALOGS_VERSION",
         "PROMETHEUS_VERSION",
     ):
@@ -354,3 +355,17 @@ def test_prometheus_image_is_the_release_of_versions_env_without_its_ui() -> Non
         assert links.prometheus_ui_lacks_assets(page.value.code, page.value.read().decode()), page.value.code
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+
+
+@pytest.mark.docker
+def test_jaeger_image_reports_the_release_of_versions_env() -> None:
+    """lab/jaeger:local is built from the Go module version JAEGER_VERSION and reports the release
+    JAEGER_RELEASE of that commit, as Jaeger's own release build does (the compose pin is that
+    release: tests/stack/test_versions_table.py)."""
+    _inspect("lab/jaeger:local")
+    v = read_versions()
+    out = subprocess.run(["docker", "run", "--rm", "--network", "none", "lab/jaeger:local", "version"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    info = json.loads(out.stdout[out.stdout.index("{"):out.stdout.rindex("}") + 1])
+    assert info["gitVersion"] == f"v{v['JAEGER_RELEASE']}", info
