@@ -135,12 +135,13 @@ def prometheus_jobs(name: str) -> dict[str, dict[str, Any]]:
 
 def test_prometheus_scrape_jobs_per_store_set() -> None:
     expected = {
-        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector", "otel-agent"},
+        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector", "otel-agent", "pipeline-canary"},
         "prometheus.jaeger-victorialogs.yml": {
             "prometheus",
             "flask-backend",
             "otel-collector",
             "otel-agent",
+            "pipeline-canary",
             "jaeger",
             "victorialogs",
         },
@@ -149,6 +150,7 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
             "flask-backend",
             "otel-collector",
             "otel-agent",
+            "pipeline-canary",
             "tempo",
             "loki",
             "grafana",
