@@ -71,7 +71,7 @@ def test_promtool_check_config(name: str) -> None:
     proc = run([promtool, "check", "config", str(STACK / "prometheus" / name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The rule files are found through the relative glob (a typo would silently load none).
-    assert "2 rule files found" in proc.stdout, proc.stdout
+    assert "4 rule files found" in proc.stdout, proc.stdout
     # promtool loads the scrape_config_files too: a job in error there fails the check above, and
     # the check names none of their files when they match nothing.
     assert "SUCCESS" in proc.stdout, proc.stdout
@@ -80,15 +80,18 @@ def test_promtool_check_config(name: str) -> None:
 def test_promtool_check_rules() -> None:
     promtool = require_prometheus_tool("promtool")
     rules = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
-    assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml"}
+    assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml", "canary.rules.yml",
+                                       "canary.alerts.yml"}
     proc = run([promtool, "check", "rules", *map(str, rules)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_promtool_rule_unit_tests() -> None:
-    """The SLI rules compute the right values on synthetic series (stack/prometheus/tests)."""
+@pytest.mark.parametrize("name", ["sli.test.yml", "canary.test.yml"])
+def test_promtool_rule_unit_tests(name: str) -> None:
+    """The SLI rules (the app's; the pipeline canary's, ADR 0020) compute the right values and fire
+    the right alerts on synthetic series (stack/prometheus/tests)."""
     promtool = require_prometheus_tool("promtool")
-    proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / "sli.test.yml")])
+    proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
