@@ -524,7 +524,7 @@ def test_grafana_datasources_and_correlations() -> None:
 
 def test_grafana_dashboards_have_fixed_uids_and_panels(dashboards: list[dict[str, Any]]) -> None:
     by_uid = {d["uid"]: d for d in dashboards}
-    assert set(by_uid) == {"task-manager-sli-slo", "end-to-end-tracing"}
+    assert set(by_uid) == {"task-manager-sli-slo", "end-to-end-tracing", "pipeline-canary"}
     assert by_uid["task-manager-sli-slo"]["title"] == "SLI/SLO — Task Manager"
     assert by_uid["end-to-end-tracing"]["title"] == "End-to-end tracing"
     titles = " | ".join(p.get("title", "") for p in by_uid["task-manager-sli-slo"]["panels"]).lower()
