@@ -16,7 +16,7 @@ from pipeline_canary.emit import Emitter, build_providers
 from pipeline_canary.metrics import make_metrics
 from pipeline_canary.readback import METRICS_TARGET, Readback, targets_of
 from pipeline_canary.settings import Settings, SettingsError
-from pipeline_canary.tracker import Tracker
+from pipeline_canary.tracker import Target, Tracker
 
 log = logging.getLogger("pipeline_canary")
 
@@ -62,11 +62,20 @@ def main() -> int:
     def probe() -> None:
         tracker.sent(emitter.emit())
 
-    emitting = threading.Thread(target=every, name="emit", daemon=True,
-                                args=(settings.interval_s, stop, probe, "emit"))
-    emitting.start()
-    every(settings.check_interval_s, stop, lambda: readback.round(time.time), "read-back")
-    emitting.join(timeout=5)
+    threads = [threading.Thread(target=every, name="emit", daemon=True,
+                                args=(settings.interval_s, stop, probe, "emit"))]
+    for target in tracker.targets:  # one reader per store: a store that hangs delays only itself
+        def check(target: Target = target) -> None:
+            readback.check(target, time.time)
+
+        threads.append(threading.Thread(target=every, name=f"read {target.signal}", daemon=True,
+                                        args=(settings.check_interval_s, stop, check,
+                                              f"read-back of {target.signal} in {target.store}")))
+    for thread in threads:
+        thread.start()
+    every(settings.check_interval_s, stop, lambda: tracker.expire(time.time()), "budget")
+    for thread in threads:
+        thread.join(timeout=5)
     tracer_provider.shutdown()
     logger_provider.shutdown()
     return 0

@@ -103,16 +103,22 @@ class Readback:
         ids = lister(client, lookback_s, self._limit(lookback_s))
         return lambda probe: probe.trace_id in ids
 
+    def check(self, target: Target, now: Callable[[], float]) -> None:
+        """One query of ``target``'s store; the probes it shows are found (the main loop runs one
+        thread per target, so a store that hangs delays no other's delay)."""
+        lookback = self.tracker.lookback_s(target, now())
+        if not lookback:
+            return
+        try:
+            present = self.present_in(target, lookback)
+        except Exception as exc:  # a store that is down is what the canary is for: count, go on
+            self.tracker.metrics.readback_errors.labels(*target.labels).inc()
+            self._warn(target, f"{type(exc).__name__}: {str(exc)[:300]}", now())
+            return
+        self.tracker.resolve(target, present, now())
+
     def round(self, now: Callable[[], float]) -> None:
+        """Every target once, then the budget applied (what the threads do, in one call)."""
         for target in self.tracker.targets:
-            lookback = self.tracker.lookback_s(target, now())
-            if not lookback:
-                continue
-            try:
-                present = self.present_in(target, lookback)
-            except Exception as exc:  # a store that is down is what the canary is for: count, go on
-                self.tracker.metrics.readback_errors.labels(*target.labels).inc()
-                self._warn(target, f"{type(exc).__name__}: {str(exc)[:300]}", now())
-                continue
-            self.tracker.resolve(target, present, now())
+            self.check(target, now)
         self.tracker.expire(now())
