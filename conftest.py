@@ -18,6 +18,7 @@ pytest_plugins = [
     "steps.failure",
     "steps.delivery",
     "steps.accounting",
+    "steps.canary",
     "steps.topology",
     "steps.security",
     "steps.vm",

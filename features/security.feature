@@ -14,18 +14,19 @@ Feature: The lab's security posture
     Then the main process of the "<service>" container runs as a non-root user
 
     Examples:
-      | service        |
-      | backend        |
-      | frontend       |
-      | otel-collector |
-      | prometheus     |
-      | jaeger         |
-      | victorialogs   |
-      | tempo          |
-      | loki           |
-      | grafana        |
-      | otel-agent     |
-      | link           |
+      | service         |
+      | backend         |
+      | frontend        |
+      | otel-collector  |
+      | prometheus      |
+      | jaeger          |
+      | victorialogs    |
+      | tempo           |
+      | loki            |
+      | grafana         |
+      | otel-agent      |
+      | link            |
+      | pipeline-canary |
 
   Scenario: Only the documented ports listen on the host
     Then the lab publishes only its documented ports

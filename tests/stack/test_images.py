@@ -30,6 +30,7 @@ BUILDABLE = [
     "nginx",
     "node",
     "backend",
+    "pipeline-canary",
     "frontend",
     "healthcheck",
     "prometheus",
