@@ -216,6 +216,16 @@ mnt() { mount "$@"; MOUNTS+=("${!#}"); }
 step "disk: ${DISK_GB}G sparse raw, MBR, one ext4 partition"
 truncate -s "${DISK_GB}G" "$RAW"
 printf 'label: dos\nstart=2048, type=83, bootable\n' | timeout 60 sfdisk -q "$RAW"
+# A container's /dev (a tmpfs of its own, no devtmpfs) has no loop nodes: losetup then fails with
+# 'failed to set up loop device: No such file or directory' ('device node /dev/loopN is lost').
+# Make /dev/loop-control and the free device's node as the kernel numbers them (sysfs).
+[[ -e /dev/loop-control ]] || mknod -m 660 /dev/loop-control c 10 237
+free=$(losetup -f) || die "no free loop device (losetup -f)"
+free=${free%% *}
+if [[ ! -b $free ]]; then
+  dev=$(cat "/sys/block/$(basename "$free")/dev" 2>/dev/null) || die "no sysfs entry for $free"
+  mknod -m 660 "$free" b "${dev%:*}" "${dev#*:}"
+fi
 LOOP=$(losetup -f --show "$RAW")
 # `losetup -P` makes no partition nodes here (no udev); partx adds them through the kernel.
 timeout 30 partx -a "$LOOP" 2>/dev/null || true
