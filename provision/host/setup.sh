@@ -125,5 +125,8 @@ done_step "network driver answers ($("${VIRSH[@]}" net-list --all --name | grep 
 
 # ---------------------------------------------------------------- summary
 echo "setup: vagrant $(vagrant --version 2>/dev/null | awk '{print $2}'), plugins: $(vagrant plugin list 2>/dev/null | tr '\n' ' ')"
-echo "setup: $(virsh -c qemu:///system version 2>/dev/null | grep -m1 'Running hypervisor' || echo 'libvirt ?')"
+# (captured first, as above: under pipefail `virsh … | grep -m1` fails when grep leaves before virsh
+# is done, and printed "libvirt ?" after the hypervisor's line in a fresh Debian 13 container)
+versions=$(timeout 30 virsh -c qemu:///system version 2>/dev/null || true)
+echo "setup: $(grep -m1 'Running hypervisor' <<<"$versions" || echo 'libvirt ?')"
 echo "setup: done in $(($(date +%s) - t0))s"
