@@ -121,8 +121,10 @@ inputs_hash() {
 pack_box() {
   local img=$1 boxfile=$2 hash=$3 dir info fmt vsize gb
   info=$(qemu-img info --output=json "$img") || die "qemu-img info $img failed"
-  fmt=$(sed -n 's/.*"format": *"\([^"]*\)".*/\1/p' <<<"$info" | head -1)
-  vsize=$(sed -n 's/.*"virtual-size": *\([0-9]*\).*/\1/p' <<<"$info" | head -1)
+  # the image's own keys, not its children's: QEMU 10 (Debian 13) lists the protocol layer first
+  # ("children": [{"info": {"format": "file", "virtual-size": <file size>}}]) — a text match took those
+  read -r fmt vsize < <(python3 -c 'import json, sys; i = json.load(sys.stdin); print(i["format"], i["virtual-size"])' \
+                          <<<"$info") || die "qemu-img info $img: no format or virtual size"
   [[ $fmt == qcow2 ]] || die "$img is $fmt, a libvirt box needs qcow2"
   gb=$(( (vsize + 1073741823) / 1073741824 ))   # vagrant-libvirt wants whole GB
   dir=$(mktemp -d "${TMPDIR:-/tmp}/obslab-pack.XXXXXX")
