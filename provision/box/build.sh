@@ -121,8 +121,10 @@ inputs_hash() {
 pack_box() {
   local img=$1 boxfile=$2 hash=$3 dir info fmt vsize gb
   info=$(qemu-img info --output=json "$img") || die "qemu-img info $img failed"
-  fmt=$(sed -n 's/.*"format": *"\([^"]*\)".*/\1/p' <<<"$info" | head -1)
-  vsize=$(sed -n 's/.*"virtual-size": *\([0-9]*\).*/\1/p' <<<"$info" | head -1)
+  # the image's own keys, not its children's: QEMU 10 (Debian 13) lists the protocol layer first
+  # ("children": [{"info": {"format": "file", "virtual-size": <file size>}}]) — a text match took those
+  read -r fmt vsize < <(python3 -c 'import json, sys; i = json.load(sys.stdin); print(i["format"], i["virtual-size"])' \
+                          <<<"$info") || die "qemu-img info $img: no format or virtual size"
   [[ $fmt == qcow2 ]] || die "$img is $fmt, a libvirt box needs qcow2"
   gb=$(( (vsize + 1073741823) / 1073741824 ))   # vagrant-libvirt wants whole GB
   dir=$(mktemp -d "${TMPDIR:-/tmp}/obslab-pack.XXXXXX")
@@ -216,6 +218,16 @@ mnt() { mount "$@"; MOUNTS+=("${!#}"); }
 step "disk: ${DISK_GB}G sparse raw, MBR, one ext4 partition"
 truncate -s "${DISK_GB}G" "$RAW"
 printf 'label: dos\nstart=2048, type=83, bootable\n' | timeout 60 sfdisk -q "$RAW"
+# A container's /dev (a tmpfs of its own, no devtmpfs) has no loop nodes: losetup then fails with
+# 'failed to set up loop device: No such file or directory' ('device node /dev/loopN is lost').
+# Make /dev/loop-control and the free device's node as the kernel numbers them (sysfs).
+[[ -e /dev/loop-control ]] || mknod -m 660 /dev/loop-control c 10 237
+free=$(losetup -f) || die "no free loop device (losetup -f)"
+free=${free%% *}
+if [[ ! -b $free ]]; then
+  dev=$(cat "/sys/block/$(basename "$free")/dev" 2>/dev/null) || die "no sysfs entry for $free"
+  mknod -m 660 "$free" b "${dev%:*}" "${dev#*:}"
+fi
 LOOP=$(losetup -f --show "$RAW")
 # `losetup -P` makes no partition nodes here (no udev); partx adds them through the kernel.
 timeout 30 partx -a "$LOOP" 2>/dev/null || true

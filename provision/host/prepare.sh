@@ -47,9 +47,10 @@ AS=${PREPARE_AS:-sudo $0${*:+ $*}}
 # compose wrapper's fallback (promtool is the images' own build, stack/images/.cache/bin); postgresql for the app's
 # PostgreSQL tests; chromium-headless-shell for the @ui scenarios and the living-docs check (no
 # browser download here) and libatomic1 for Playwright's own node driver (a fresh Debian 12 lacks it:
-# 'libatomic.so.1: cannot open shared object file'); unzip for a Go toolchain from the module proxy.
+# 'libatomic.so.1: cannot open shared object file'); unzip for a Go toolchain from the module proxy;
+# file for the images test of the static healthcheck binary (a fresh Debian 13 container has none).
 PKGS=(docker.io apparmor docker-compose debootstrap iptables nftables postgresql nginx-light
-      rsync ca-certificates curl unzip python3-venv chromium chromium-headless-shell nodejs libatomic1)
+      rsync ca-certificates curl unzip python3-venv chromium chromium-headless-shell nodejs libatomic1 file)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)  # a nodejs that bundles npm (NodeSource) conflicts with npm
 
 say() { echo "prepare: $*"; }

@@ -55,9 +55,23 @@ def image_id(image: str, host: str | None = None) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 
 
-def test_baked_images_are_read_by_another_dockerd(tmp_path: Path, tiny_image: str) -> None:
+@pytest.fixture
+def rootfs(tmp_path: Path) -> Iterator[Path]:
+    """A root filesystem on a filesystem of its own, as the box's (an ext4 on a loop device): overlay2
+    cannot sit on an overlayfs, and the /tmp of a container is one ('failed to mount overlay: invalid
+    argument', 'driver not supported: overlay2' in a fresh Debian 13 container)."""
     root = tmp_path / "rootfs"
     root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512m", "obslab-bake-test", str(root)], check=True,
+                   timeout=30)
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], capture_output=True, timeout=30)
+
+
+def test_baked_images_are_read_by_another_dockerd(rootfs: Path, tiny_image: str) -> None:
+    root = rootfs
     bridge_before = _host_bridge()
     proc = subprocess.run(["bash", str(BAKE), str(root), tiny_image], capture_output=True, text=True,
                           timeout=300)

@@ -48,6 +48,33 @@ def test_pack_only_makes_a_libvirt_box(tmp_path: Path, size: str, gb: int) -> No
         assert check.returncode == 0, check.stderr
 
 
+# `qemu-img info --output=json` of a 20 GiB qcow2 as QEMU 10 (Debian 13) prints it: the protocol
+# layer ("file", its virtual size the file's size) comes before the image's own keys.
+QEMU10_INFO = {
+    "children": [{"name": "file", "info": {"children": [], "virtual-size": 197120, "filename": "disk.qcow2",
+                                           "format": "file", "actual-size": 200704}}],
+    "virtual-size": 20 * 1024**3, "filename": "disk.qcow2", "cluster-size": 65536, "format": "qcow2",
+    "actual-size": 200704, "format-specific": {"type": "qcow2", "data": {"compat": "1.1"}},
+    "dirty-flag": False,
+}
+
+
+def test_pack_only_reads_the_image_s_own_format_and_size_not_its_children_s(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    qemu_img = bin_dir / "qemu-img"
+    qemu_img.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(QEMU10_INFO, indent=4)}\nEOF\n")
+    qemu_img.chmod(0o755)
+    img = tmp_path / "disk.qcow2"
+    img.write_bytes(b"QFI\xfb")
+    proc = run_build("--pack-only", str(img), "--output", str(tmp_path / "out"), "--name", "test/box",
+                     PATH=f"{bin_dir}:{os.environ['PATH']}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with tarfile.open(tmp_path / "out" / "test-box.box") as tar:
+        metadata = json.load(tar.extractfile("metadata.json"))  # type: ignore[arg-type]
+    assert metadata == {"provider": "libvirt", "format": "qcow2", "virtual_size": 20}
+
+
 @needs_qemu_img
 def test_pack_only_refuses_raw_images(tmp_path: Path) -> None:
     img = tmp_path / "disk.raw"
