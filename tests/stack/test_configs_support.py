@@ -129,7 +129,32 @@ def run_compose(
 
 
 def compose_config(files: list[str], env: dict[str, str], *, v2: bool = False) -> dict[str, Any]:
-    """The merged, interpolated configuration as compose itself renders it."""
+    """The merged, interpolated configuration as compose itself renders it, volumes and ports in
+    the short form (Compose v1 prints that; v2 — Debian 13's ``docker-compose`` too — the long one)."""
     proc = run_compose(["config"], files, env, v2=v2)
     assert proc.returncode == 0, f"compose config {files} failed:\n{proc.stderr}"
-    return yaml.safe_load(proc.stdout)
+    config = yaml.safe_load(proc.stdout)
+    for service in (config.get("services") or {}).values():
+        if "volumes" in service:
+            service["volumes"] = [short_volume(v) for v in service["volumes"]]
+        if "ports" in service:
+            service["ports"] = [short_port(p) for p in service["ports"]]
+    return config
+
+
+def short_volume(volume: str | dict[str, Any]) -> str:
+    """``{type: volume, source: a, target: /b}`` -> ``a:/b:rw`` (a bind: ``/path:/b:ro``)."""
+    if isinstance(volume, str):
+        return volume
+    mode = "ro" if volume.get("read_only") else "rw"
+    return f"{volume['source']}:{volume['target']}:{mode}" if volume.get("source") else str(volume["target"])
+
+
+def short_port(port: str | dict[str, Any]) -> str:
+    """``{host_ip: 127.0.0.1, published: "8080", target: 8080, protocol: tcp}`` ->
+    ``127.0.0.1:8080:8080/tcp``."""
+    if isinstance(port, str):
+        return port
+    host = f"{port['host_ip']}:" if port.get("host_ip") else ""
+    published = f"{port['published']}:" if port.get("published") else ""
+    return f"{host}{published}{port['target']}/{port.get('protocol', 'tcp')}"
