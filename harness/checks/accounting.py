@@ -61,7 +61,7 @@ from harness.clients.hops import (
     WIDE,
 )
 from harness.clients.model import Trace
-from harness.drive.load import ROUTE, Burst, LoadAction, LoadRun, Sent
+from harness.drive.load import ROUTE, Burst, LoadAction, LoadRun
 
 if TYPE_CHECKING:
     from harness.lab.lifecycle import Lab
@@ -72,11 +72,6 @@ LOG_TEXTS = ("Incoming request", "Request completed")
 # The scenarios' faults end before the run does, and a queue drains within seconds of its store's return.
 SETTLE_TIMEOUT_S = timeouts.base("settle")
 QUIET_S = 20.0  # nothing new for this long with empty queues: what is missing is lost
-# ... or for this long, once everything sent outside the run's faults (± FAULT_MARGIN_S) is found: what
-# the faults cost is then counted after a short wait instead of the whole absence window, which the
-# scenarios that lose on purpose (a partition, a burst) otherwise spent in full after every run
-FAULT_QUIET_S = 5.0
-FAULT_MARGIN_S = 5.0
 POLL_S = 2.0
 # what the settle watches for progress (its seen tuple, in order)
 _PROGRESS = ("items found", "Prometheus requests", "spans of the traces looked up")
@@ -525,14 +520,6 @@ class _Lookups:
                                      "records may be missing from the answer, not from the store")
 
 
-def away_from_faults(request: Sent, windows: list[tuple[float, float]],
-                     margin: float = FAULT_MARGIN_S) -> bool:
-    """The request was sent and answered more than ``margin`` seconds away from every fault window
-    (what must arrive whatever the faults cost); False when there is no window at all."""
-    return bool(windows) and all(
-        request.at + request.seconds < start - margin or request.at > end + margin for start, end in windows)
-
-
 def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
             quiet: float = QUIET_S) -> Accounting:
     """Ask the stores until the run's telemetry is all there or nothing more arrives, then count."""
@@ -544,12 +531,6 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
     moved_last: list[str] = []
     story = ""
     ok = len(lookups.ids)
-    windows = [action.window for action in run.actions]
-    by_id = {r.trace_id: r for r in run.requests}
-
-    def outside(trace_id: str) -> bool:
-        return away_from_faults(by_id[trace_id], windows)
-
     while True:
         lookups.look()
         now_snapshot = hops.snapshot(lab)
@@ -568,19 +549,10 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
         queued = sum(moved[s].get(hop, 0.0) for s in observes.COLLECTED
                      for hop in (QUEUE_SIZE, IN_FLIGHT, AGENT_QUEUE_SIZE, AGENT_IN_FLIGHT))
         quiet_for = time.monotonic() - last_progress
-        only_faults = bool(windows) and prom >= ok and not any(
-            outside(i) for i in {*lookups.missing_traces(), *lookups.missing_records()})
-        quiet_enough = quiet_for >= scaled(quiet) or (only_faults and quiet_for >= scaled(FAULT_QUIET_S))
-        still = not queued and quiet_enough
+        still = not queued and quiet_for >= scaled(quiet)
         if complete or still or time.monotonic() >= deadline:
-            if complete:
-                why = "all found"
-            elif still:
-                why = f"nothing new for {quiet_for:.0f} s with empty queues"
-                if quiet_for < scaled(quiet):
-                    why = f"all found but what was in flight during a fault (± {FAULT_MARGIN_S:g} s); " + why
-            else:
-                why = "its budget ran out"
+            why = ("all found" if complete else
+                   f"nothing new for {quiet_for:.0f} s with empty queues" if still else "its budget ran out")
             story = f" ({why}; last moved at {last_progress - started:.0f} s: {', '.join(moved_last)})"
             break
         time.sleep(POLL_S)

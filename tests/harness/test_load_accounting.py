@@ -229,19 +229,3 @@ def test_a_fault_that_took_effect_after_the_traffic_is_an_error_not_a_pass() -> 
             traffic.during("a slow fault", slow_to_set_up)
         assert traffic.actions[0].in_effect is not None
         traffic.wait()
-
-
-def test_the_settle_may_stop_early_only_for_what_was_in_flight_near_a_fault() -> None:
-    """What the accounting's short settle lets go: a request in flight during a fault or within its
-    margin; one sent and answered well away from it must still be found (the full absence window)."""
-    window = [(100.0, 130.0)]
-    during = Sent(1, "a" * 32, 110.0, 0.1, 200)
-    just_before = Sent(2, "b" * 32, 95.5, 0.1, 200)  # answered 4.4 s before the fault: within 5 s
-    answered_late = Sent(3, "c" * 32, 90.0, 12.0, 200)  # sent long before, answered during it
-    well_before = Sent(4, "d" * 32, 80.0, 0.1, 200)
-    well_after = Sent(5, "e" * 32, 140.0, 0.1, 200)
-    away = accounting.away_from_faults
-    assert [away(r, window) for r in (during, just_before, answered_late)] == [False] * 3
-    assert away(well_before, window) and away(well_after, window)
-    assert not accounting.away_from_faults(well_after, [])  # no fault: nothing may be let go early
-    assert not accounting.away_from_faults(well_after, window, margin=15.0)
