@@ -18,7 +18,6 @@ pytest_plugins = [
     "steps.failure",
     "steps.delivery",
     "steps.accounting",
-    "steps.canary",
     "steps.topology",
     "steps.security",
     "steps.vm",

@@ -20,7 +20,6 @@ Feature: Nothing lost, and proof of it
     And every request's log records are in the log store
     And Prometheus counted every request
     And the collector reports no refused or failed items
-    And the pipeline canary lost nothing and its p95 delay stayed under 10 seconds during this scenario
 
   @traces
   Scenario: The trace store restarted during the traffic keeps what it had and loses nothing
@@ -30,7 +29,6 @@ Feature: Nothing lost, and proof of it
     Then every request succeeded
     And every request's trace is in the trace store
     And the collector reports no refused or failed items
-    And the pipeline canary lost nothing and its p95 delay stayed under 30 seconds during this scenario
 
   @logs
   Scenario: The log store restarted during the traffic keeps what it had and loses nothing

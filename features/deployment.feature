@@ -31,4 +31,4 @@ Feature: Deploying the lab
   @grafana
   Scenario: Grafana has its datasources and dashboards
     Then the Grafana datasources "prometheus", "tempo" and "loki" are healthy
-    And the Grafana dashboards "task-manager-sli-slo", "end-to-end-tracing" and "pipeline-canary" exist
+    And the Grafana dashboards "task-manager-sli-slo" and "end-to-end-tracing" exist

@@ -14,19 +14,18 @@ Feature: The lab's security posture
     Then the main process of the "<service>" container runs as a non-root user
 
     Examples:
-      | service         |
-      | backend         |
-      | frontend        |
-      | otel-collector  |
-      | prometheus      |
-      | jaeger          |
-      | victorialogs    |
-      | tempo           |
-      | loki            |
-      | grafana         |
-      | otel-agent      |
-      | link            |
-      | pipeline-canary |
+      | service        |
+      | backend        |
+      | frontend       |
+      | otel-collector |
+      | prometheus     |
+      | jaeger         |
+      | victorialogs   |
+      | tempo          |
+      | loki           |
+      | grafana        |
+      | otel-agent     |
+      | link           |
 
   Scenario: Only the documented ports listen on the host
     Then the lab publishes only its documented ports

@@ -66,11 +66,6 @@ SERVICES: Final[dict[str, Service]] = {
         Service("prometheus", _ports(http=9090), "prometheus", 9090, "/-/ready",
                 local_image="lab/prometheus:local", role="scrapes the app, the collector and the stores"),
         *(_store(kind) for kind in observes.STORE_KINDS.values()),
-        # The pipeline canary (app/canary, ADR 0020): publishes nothing (Prometheus scrapes its :9464 on
-        # the lab's network); in the split topology it emits on the app host and reads on the obs host.
-        Service("pipeline-canary", MappingProxyType({}), None, None, "",
-                local_image="lab/pipeline-canary:local",
-                role="probes the pipeline: a span, a log record and a counter a second, read back"),
         Service("grafana", _ports(http=3000), "grafana", 3000, "/api/health", observes.sets_with("grafana"),
                 role="dashboards joining the three signals"),
         # The split topology (stack/compose.split.yaml, ADR 0018): the app host's collector agent and
@@ -88,7 +83,6 @@ SERVICE_NAMES: Final = tuple(SERVICES)
 
 
 APP_HOST: Final = ("frontend", "backend", "otel-agent")  # the split topology's app host
-BOTH_HOSTS: Final = ("link", "pipeline-canary")  # the split topology's services on both networks
 
 
 def services_of(stores: str, topology: str = "single") -> list[Service]:
@@ -97,9 +91,8 @@ def services_of(stores: str, topology: str = "single") -> list[Service]:
 
 
 def obs_host(stores: str) -> list[str]:
-    """The split topology's observability host: every service of the set but the app host's and those
-    on both (the link, the canary)."""
-    return [s.name for s in services_of(stores, "split") if s.name not in APP_HOST + BOTH_HOSTS]
+    """The split topology's observability host: every service of the set but the app host's and the link."""
+    return [s.name for s in services_of(stores, "split") if s.name not in APP_HOST and s.name != "link"]
 
 
 def documented_ports(stores: str | None = None, topology: str | None = None) -> dict[str, set[int]]:

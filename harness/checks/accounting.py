@@ -74,7 +74,8 @@ SETTLE_TIMEOUT_S = timeouts.base("settle")
 QUIET_S = 20.0  # nothing new for this long with empty queues: what is missing is lost
 POLL_S = 2.0
 # what the settle watches for progress (its seen tuple, in order)
-_PROGRESS = ("items found", "Prometheus requests", "spans of the traces looked up")
+_PROGRESS = ("items found", "Prometheus requests", "collector spans accepted", "collector spans sent",
+             "store spans received")
 LOOKUP_WORKERS = 4
 # A mark in Accounting.hops: the last snapshot's store count may predate the collector's read (no
 # Prometheus scrape of the store after it in time), so a shortfall there is not a proven loss.
@@ -537,10 +538,11 @@ def account(lab: Lab, run: LoadRun, *, settle_timeout: float = SETTLE_TIMEOUT_S,
         moved = hops.movement([*run.snapshots, now_snapshot])
         prom = moved["metrics"].get(PROMETHEUS_REQUESTS, 0.0)
         complete = not lookups.missing_traces() and not lookups.missing_records() and prom >= ok
-        # progress is what the lookups find, the request counter, and the spans of the traces looked
-        # up (a late span of a trace that is not whole moves only that). Not the collector's or the
-        # store's counters: the pipeline canary and the lab's probes move them every second.
-        seen = (float(lookups.found()), prom, float(sum(lookups.span_counts.values())))
+        # progress is what the lookups find and what the span counters of the collector and the
+        # trace store count (a late span of a trace that is not whole moves only those; the log
+        # counters are left out: the lab's probes and scrapes log all the time)
+        seen = (float(lookups.found()), prom,
+                 *(moved["traces"].get(k, 0.0) for k in (ACCEPTED, SENT, STORE_RECEIVED)))
         if seen != last_seen:
             before = last_seen or (None,) * len(seen)
             moved_last = [name for name, a, b in zip(_PROGRESS, seen, before, strict=True) if a != b]

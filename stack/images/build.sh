@@ -42,14 +42,13 @@ DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 # ---------------------------------------------------------------- the images, in order
-STEPS=(base python nginx node backend pipeline-canary frontend healthcheck prometheus otel-collector jaeger victorialogs link)
+STEPS=(base python nginx node backend frontend healthcheck prometheus otel-collector jaeger victorialogs link)
 declare -A TAG=(
   [base]="lab/base:$DEBIAN_SUITE"
   [python]="lab/python:$DEBIAN_SUITE"
   [nginx]="lab/nginx:$DEBIAN_SUITE"
   [node]="lab/node:$DEBIAN_SUITE"
   [backend]="lab/backend:local"
-  [pipeline-canary]="lab/pipeline-canary:local"
   [frontend]="lab/frontend:local"
   [healthcheck]="stack/healthcheck/bin/lab-healthcheck"
   [prometheus]="lab/prometheus:local"
@@ -64,7 +63,6 @@ declare -A DEPS=(
   [nginx]="base"
   [node]="base"
   [backend]="python"
-  [pipeline-canary]="python"
   [frontend]="nginx node"
   [healthcheck]=""
   [prometheus]="base healthcheck"
@@ -79,7 +77,6 @@ declare -A FROM_WHAT=(
   [nginx]="Debian nginx-light + curl"
   [node]="Debian nodejs npm (build stage of the frontend)"
   [backend]="app/backend/Dockerfile, BASE_IMAGE=lab/python:$DEBIAN_SUITE"
-  [pipeline-canary]="app/canary/Dockerfile (+ the harness's store clients), BASE_IMAGE=lab/python:$DEBIAN_SUITE"
   [frontend]="app/frontend/Dockerfile, BASE_IMAGE=lab/nginx:$DEBIAN_SUITE NODE_IMAGE=lab/node:$DEBIAN_SUITE"
   [healthcheck]="stack/healthcheck (Go, stdlib only)"
   [prometheus]="github.com/prometheus/prometheus/cmd/{prometheus,promtool} v$PROMETHEUS_MODULE_VERSION (Prometheus $PROMETHEUS_VERSION, no web UI assets)"
@@ -335,29 +332,6 @@ step_backend() {
   # Only a Dockerfile that declares the argument gets it (app/backend's pip step does).
   if [[ -n "$pem" ]] && grep -q '^ARG EXTRA_CA_CERT' "$df"; then args+=("EXTRA_CA_CERT=$pem"); fi
   docker_build backend "$df" "$ROOT/app/backend" "${args[@]}"
-}
-
-# The pipeline canary (ADR 0020): its Dockerfile copies app/canary/ and the harness's store clients from
-# a context laid out as the repository; the context is a staged copy of exactly those files (the
-# Dockerfile's COPY lines), so the image's hash changes with them and nothing else.
-CANARY_FILES=(app/canary/requirements.txt app/canary/pipeline_canary harness/__init__.py
-  harness/base/__init__.py harness/base/errors.py harness/base/evidence.py harness/base/http.py
-  harness/base/observes.py harness/base/timeouts.py harness/base/waiting.py
-  harness/clients/__init__.py harness/clients/base.py harness/clients/model.py harness/clients/stores.py
-  harness/clients/jaeger.py harness/clients/tempo.py harness/clients/victorialogs.py harness/clients/loki.py
-  harness/clients/prometheus.py)
-
-step_pipeline_canary() {
-  local df="$ROOT/app/canary/Dockerfile" ctx="$CACHE/ctx/pipeline-canary" f
-  rm -rf "$ctx"; mkdir -p "$ctx"
-  for f in "${CANARY_FILES[@]}"; do
-    mkdir -p "$ctx/$(dirname "$f")"
-    cp -R "$ROOT/$f" "$ctx/$f"
-  done
-  local args=("BASE_IMAGE=${TAG[python]}") pem
-  pem="$(extra_ca_certs)"
-  if [[ -n "$pem" ]]; then args+=("EXTRA_CA_CERT=$pem"); fi
-  docker_build pipeline-canary "$df" "$ctx" "${args[@]}"
 }
 
 step_frontend() {

@@ -297,7 +297,7 @@ def test_a_p95_moved_only_by_fast_errors_does_not_rise_above_the_slo(server: Fak
 
 def test_a_service_of_the_store_set_missing_is_not_healthy() -> None:
     running = {s: ServiceState("running") for s in ("frontend", "backend", "otel-collector", "prometheus",
-                                                    "jaeger", "pipeline-canary")}
+                                                    "jaeger")}
     lab = lab_with(target=SimpleNamespace(status=lambda: running),
                    config=SimpleNamespace(stores="jaeger-victorialogs"))
     with pytest.raises(WaitTimeout, match=r"missing: \['victorialogs'\]"):

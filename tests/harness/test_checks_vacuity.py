@@ -13,7 +13,6 @@ import ast
 import dataclasses
 import importlib
 import pkgutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +24,6 @@ import harness.checks
 from harness.base.waiting import NotYet
 from harness.checks import (
     browser_trace,
-    canary,
     dashboards,
     grafana,
     grafana_links,
@@ -241,7 +239,6 @@ ZERO: dict[str, Callable[[Any], object]] = {
     "browser_trace.server_below_fetch": lambda lab: browser_trace.server_below_fetch(EMPTY_TRACE, *ROUTE),
     "browser_trace.browser_rooted": lambda lab: required(browser_trace.browser_rooted(EMPTY_TRACE)),
     "posture.only_documented_ports": lambda lab: posture.only_documented_ports(lab),
-    "canary.steady_state": lambda lab: canary.steady_state(lab.prometheus, time.time() - 30, max_p95_s=5),
 }
 # Functions the steps call that judge no set of items, and why.
 NOT_ON_ITEMS = {

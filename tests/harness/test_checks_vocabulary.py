@@ -476,7 +476,7 @@ class StatesTarget:
 
 STORE_SET = SimpleNamespace(stores="jaeger-victorialogs")
 RUNNING = {name: ServiceState("running") for name in
-           ("frontend", "otel-collector", "prometheus", "jaeger", "victorialogs", "pipeline-canary")}
+           ("frontend", "otel-collector", "prometheus", "jaeger", "victorialogs")}
 
 
 def test_services_healthy_waits_for_every_healthcheck() -> None:

@@ -13,7 +13,6 @@ from harness.lab import deploy, images
 
 JV_IMAGES = {
     "lab/backend:local",
-    "lab/pipeline-canary:local",
     "lab/frontend:local",
     "lab/prometheus:local",
     "lab/otel-collector:local",
@@ -66,7 +65,7 @@ def test_compose_files_in_adr_order(repo: Path) -> None:
 def test_auto_is_local_when_every_image_is_present(repo: Path) -> None:
     chosen = deploy.resolve_image_source(config(repo), JV_IMAGES | {"lab/base:bookworm"})
     assert chosen.source == "local" and chosen.missing == {}
-    assert "all 7 lab/*:local images" in chosen.reason
+    assert "all 6 lab/*:local images" in chosen.reason
     assert str(chosen).startswith("images local: auto:")
 
 
@@ -111,9 +110,8 @@ def test_auto_tempo_loki_is_registry_and_local_is_an_error(repo: Path) -> None:
 def test_explicit_local_lists_what_to_build(repo: Path) -> None:
     chosen = deploy.resolve_image_source(config(repo, image_source="local"), {"lab/backend:local"})
     assert chosen.source == "local"
-    assert set(chosen.missing) == {"pipeline-canary", "frontend", "prometheus", "otel-collector", "jaeger",
-                                   "victorialogs"}
-    assert "6 image(s) to build first" in chosen.reason
+    assert set(chosen.missing) == {"frontend", "prometheus", "otel-collector", "jaeger", "victorialogs"}
+    assert "5 image(s) to build first" in chosen.reason
 
 
 def test_explicit_registry_mentions_the_mirror(repo: Path) -> None:

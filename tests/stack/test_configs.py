@@ -71,7 +71,7 @@ def test_promtool_check_config(name: str) -> None:
     proc = run([promtool, "check", "config", str(STACK / "prometheus" / name)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # The rule files are found through the relative glob (a typo would silently load none).
-    assert "4 rule files found" in proc.stdout, proc.stdout
+    assert "2 rule files found" in proc.stdout, proc.stdout
     # promtool loads the scrape_config_files too: a job in error there fails the check above, and
     # the check names none of their files when they match nothing.
     assert "SUCCESS" in proc.stdout, proc.stdout
@@ -80,18 +80,15 @@ def test_promtool_check_config(name: str) -> None:
 def test_promtool_check_rules() -> None:
     promtool = require_prometheus_tool("promtool")
     rules = sorted((STACK / "prometheus" / "rules").glob("*.yml"))
-    assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml", "canary.rules.yml",
-                                       "canary.alerts.yml"}
+    assert {p.name for p in rules} == {"sli.rules.yml", "slo.alerts.yml"}
     proc = run([promtool, "check", "rules", *map(str, rules)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("name", ["sli.test.yml", "canary.test.yml"])
-def test_promtool_rule_unit_tests(name: str) -> None:
-    """The SLI rules (the app's; the pipeline canary's, ADR 0020) compute the right values and fire
-    the right alerts on synthetic series (stack/prometheus/tests)."""
+def test_promtool_rule_unit_tests() -> None:
+    """The SLI rules compute the right values on synthetic series (stack/prometheus/tests)."""
     promtool = require_prometheus_tool("promtool")
-    proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / name)])
+    proc = run([promtool, "test", "rules", str(STACK / "prometheus" / "tests" / "sli.test.yml")])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
@@ -138,13 +135,12 @@ def prometheus_jobs(name: str) -> dict[str, dict[str, Any]]:
 
 def test_prometheus_scrape_jobs_per_store_set() -> None:
     expected = {
-        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector", "otel-agent", "pipeline-canary"},
+        "prometheus.yml": {"prometheus", "flask-backend", "otel-collector", "otel-agent"},
         "prometheus.jaeger-victorialogs.yml": {
             "prometheus",
             "flask-backend",
             "otel-collector",
             "otel-agent",
-            "pipeline-canary",
             "jaeger",
             "victorialogs",
         },
@@ -153,7 +149,6 @@ def test_prometheus_scrape_jobs_per_store_set() -> None:
             "flask-backend",
             "otel-collector",
             "otel-agent",
-            "pipeline-canary",
             "tempo",
             "loki",
             "grafana",
@@ -524,7 +519,7 @@ def test_grafana_datasources_and_correlations() -> None:
 
 def test_grafana_dashboards_have_fixed_uids_and_panels(dashboards: list[dict[str, Any]]) -> None:
     by_uid = {d["uid"]: d for d in dashboards}
-    assert set(by_uid) == {"task-manager-sli-slo", "end-to-end-tracing", "pipeline-canary"}
+    assert set(by_uid) == {"task-manager-sli-slo", "end-to-end-tracing"}
     assert by_uid["task-manager-sli-slo"]["title"] == "SLI/SLO — Task Manager"
     assert by_uid["end-to-end-tracing"]["title"] == "End-to-end tracing"
     titles = " | ".join(p.get("title", "") for p in by_uid["task-manager-sli-slo"]["panels"]).lower()

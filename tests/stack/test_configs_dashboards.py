@@ -56,7 +56,6 @@ TRAFFIC = [
     ("POST", "db_smoke", 200, 0.05),
 ]
 DB_OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-CANARY_TARGETS = (("traces", "tempo"), ("logs", "loki"), ("metrics", "prometheus"))
 
 
 class SampleApp:
@@ -84,10 +83,6 @@ class SampleApp:
             buckets=DB_BUCKETS,
             registry=self.registry,
         )
-        # The pipeline canary's families (app/canary: the contract's names, labels and buckets).
-        from pipeline_canary.metrics import make_metrics
-
-        self.canary = make_metrics(self.registry)
         self.rng = random.Random(42)
         self.lock = threading.Lock()
 
@@ -106,13 +101,6 @@ class SampleApp:
             for op in DB_OPERATIONS:
                 for _ in range(self.rng.randint(2, 6)):
                     self.db.labels(op).observe(self.rng.uniform(0.0002, 0.02))
-            for target in CANARY_TARGETS:
-                self.canary.sent.labels(*target).inc()
-                self.canary.found.labels(*target).inc()
-                self.canary.delay.labels(*target).observe(self.rng.uniform(0.6, 2.5))
-                self.canary.lost.labels(*target)
-                self.canary.late.labels(*target)
-                self.canary.oldest_pending.labels(*target).set(self.rng.uniform(0.0, 2.0))
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         from prometheus_client.exposition import choose_encoder
@@ -248,7 +236,6 @@ def test_every_dashboard_has_promql_queries(dashboards: list[dict[str, Any]]) ->
     counts = {d["uid"]: len(promql_queries(d)) for d in dashboards}
     assert counts["task-manager-sli-slo"] >= 10, counts
     assert counts["end-to-end-tracing"] >= 3, counts
-    assert counts["pipeline-canary"] >= 8, counts
 
 
 def test_substitute_variables_handles_builtins_and_all() -> None:

@@ -30,7 +30,6 @@ BUILDABLE = [
     "nginx",
     "node",
     "backend",
-    "pipeline-canary",
     "frontend",
     "healthcheck",
     "prometheus",

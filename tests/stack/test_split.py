@@ -43,17 +43,6 @@ def test_each_service_is_on_its_host_and_the_link_alone_on_both(rendered: dict) 
     assert set(rendered["link"]["networks"]["default"]["aliases"]) == {"backend", "otel-agent"}
 
 
-def test_the_canary_emits_on_the_app_host_and_reads_on_the_obs_host(rendered: dict) -> None:
-    """The canary stands for the app (ADR 0020): it exports to the app host's agent by its app-side
-    alias ("otel-agent" on the obs side is the link) and reads the stores and Prometheus on the obs side."""
-    canary = rendered["pipeline-canary"]
-    assert _networks(canary) == {"app", "default"}
-    assert canary["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://app-agent:4318"
-    assert rendered["otel-agent"]["networks"]["app"]["aliases"] == ["app-agent"]
-    assert "otel-agent" in canary["depends_on"]
-    assert set(services.BOTH_HOSTS) == {"link", "pipeline-canary"}
-
-
 def test_the_app_exports_to_its_own_host_s_agent(rendered: dict) -> None:
     assert rendered["backend"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-agent:4318"
     assert rendered["frontend"]["environment"]["COLLECTOR_UPSTREAM"] == "otel-agent:4318"
